@@ -1,0 +1,35 @@
+"""minisim: lazy, chunked one-photon miniscope simulation with exact ground truth."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .acquisition import Acquisition, ImageSensor, Optics, Tissue
+from .errors import RecordingFormatWarning, SpecWarning
+from .recording import GroundTruth, Recording
+from .simulate import simulate
+from .spec import AnyStep, Output, Spec
+from .steps import CellActivity, Composite, NeuronPopulation, PlaceNeurons
+
+try:
+    __version__ = version("minisim")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Acquisition",
+    "AnyStep",
+    "CellActivity",
+    "Composite",
+    "GroundTruth",
+    "ImageSensor",
+    "NeuronPopulation",
+    "Optics",
+    "Output",
+    "PlaceNeurons",
+    "Recording",
+    "RecordingFormatWarning",
+    "Spec",
+    "SpecWarning",
+    "Tissue",
+    "__version__",
+    "simulate",
+]

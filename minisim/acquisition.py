@@ -1,0 +1,203 @@
+"""The physical interface: optics, sensor, tissue and the acquisition that ties them.
+
+Specs speak physical units only (µm, s, Hz, nm). Pixels and frames are derived here, so
+every other module converts through :class:`Acquisition` rather than redoing the algebra.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+#: Refractive index of tissue used for the automatic depth of field.
+TISSUE_REFRACTIVE_INDEX = 1.33
+#: Gaussian σ of the diffraction-limited PSF, in units of λ/NA.
+DIFFRACTION_SIGMA_PER_LAMBDA_OVER_NA = 0.21
+
+
+class FrozenModel(BaseModel):
+    """Base of every spec model: immutable, and typos in field names are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Optics(FrozenModel):
+    """The objective: numerical aperture, magnification, emission wavelength.
+
+    Parameters
+    ----------
+    na : float
+        Numerical aperture (> 0).
+    magnification : float
+        Object-to-sensor magnification (> 0).
+    emission_nm : float
+        Emission wavelength in nm (> 0).
+    depth_of_field_um : float or "auto"
+        Half depth of field in µm; ``"auto"`` uses ``1.33·λ/NA²``.
+    field_curvature_radius_um : float or None
+        Radius of the curved focal surface in µm; ``None`` is a flat field.
+    """
+
+    na: PositiveFloat = 0.45
+    magnification: PositiveFloat = 8.0
+    emission_nm: PositiveFloat = 525.0
+    depth_of_field_um: PositiveFloat | Literal["auto"] = "auto"
+    field_curvature_radius_um: PositiveFloat | None = None
+
+    @property
+    def emission_um(self) -> float:
+        return self.emission_nm / 1000.0
+
+    @property
+    def resolved_depth_of_field_um(self) -> float:
+        """Half depth of field in µm (``n·λ/NA²`` when ``"auto"``)."""
+        if self.depth_of_field_um == "auto":
+            return TISSUE_REFRACTIVE_INDEX * self.emission_um / self.na**2
+        return float(self.depth_of_field_um)
+
+    @property
+    def diffraction_sigma_um(self) -> float:
+        """Gaussian σ of the in-focus PSF, ``0.21·λ/NA`` µm."""
+        return DIFFRACTION_SIGMA_PER_LAMBDA_OVER_NA * self.emission_um / self.na
+
+    @property
+    def collection_efficiency(self) -> float:
+        """Fraction of emitted light collected, up to a constant: ``NA²``."""
+        return self.na**2
+
+    def defocus_sigma_um(self, depth_um, focal_um):
+        """Geometric defocus blur σ = NA·|z − z_focal| (µm); conserves intensity."""
+        return self.na * np.abs(np.asarray(depth_um, float) - focal_um)
+
+    def curvature_shift_um(self, radius_um):
+        """How much shallower an off-axis point at field radius r focuses (≥ 0)."""
+        r = np.abs(np.asarray(radius_um, float))
+        if self.field_curvature_radius_um is None:
+            return np.zeros_like(r)
+        big_r = self.field_curvature_radius_um
+        r = np.minimum(r, big_r)
+        return big_r - np.sqrt(big_r**2 - r**2)
+
+
+class ImageSensor(FrozenModel):
+    """The bare detector: geometry, quantum efficiency, read noise, gain, ADC depth."""
+
+    n_px_height: Annotated[int, Field(gt=0)] = 256
+    n_px_width: Annotated[int, Field(gt=0)] = 256
+    pixel_pitch_um: PositiveFloat = 3.0
+    quantum_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.7
+    read_noise_e: NonNegativeFloat = 2.0
+    gain_adu_per_e: PositiveFloat = 1.0
+    bit_depth: Annotated[int, Field(gt=0, le=16)] = 8
+
+    @property
+    def max_count(self) -> int:
+        """Largest ADC value, ``2**bit_depth − 1``."""
+        return 2**self.bit_depth - 1
+
+
+class Tissue(FrozenModel):
+    """Scattering tissue: mean free paths and the scatter blur growth with depth."""
+
+    scatter_mfp_excitation_um: PositiveFloat = 600.0
+    scatter_mfp_emission_um: PositiveFloat = 100.0
+    scatter_blur_per_um: NonNegativeFloat = 0.05
+
+    @property
+    def effective_mfp_um(self) -> float:
+        """Round-trip mean free path: ``1/mfp = 1/mfp_ex + 1/mfp_em``."""
+        return 1.0 / (1.0 / self.scatter_mfp_excitation_um + 1.0 / self.scatter_mfp_emission_um)
+
+    def attenuation(self, depth_um):
+        """Fraction of light surviving the round trip to depth z: ``exp(−z/mfp_eff)``."""
+        return np.exp(-np.asarray(depth_um, float) / self.effective_mfp_um)
+
+    def scatter_sigma_um(self, depth_um):
+        """Scatter blur σ in µm, linear in depth."""
+        return self.scatter_blur_per_um * np.asarray(depth_um, float)
+
+
+class Acquisition(FrozenModel):
+    """One recording session: the optics, sensor and tissue, frame rate and duration.
+
+    Derived quantities (pixel size, frame count, field of view, per-cell optics) live here
+    so the rest of the package never converts units on its own.
+    """
+
+    optics: Optics = Optics()
+    image_sensor: ImageSensor = ImageSensor()
+    tissue: Tissue = Tissue()
+    fps: PositiveFloat = 20.0
+    duration_s: PositiveFloat = 150.0
+    focal_depth_in_tissue_um: NonNegativeFloat | Literal["auto"] = "auto"
+    #: Informational only; it does not change the simulation.
+    front_working_distance_um: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one_frame(self) -> Acquisition:
+        if self.n_frames < 1:
+            raise ValueError(
+                f"duration_s·fps = {self.duration_s}·{self.fps} rounds to {self.n_frames} frames; "
+                "a recording needs at least one frame: lengthen duration_s or raise fps"
+            )
+        return self
+
+    @property
+    def pixel_size_um(self) -> float:
+        """Size of one sensor pixel in the tissue: pitch / magnification."""
+        return self.image_sensor.pixel_pitch_um / self.optics.magnification
+
+    @property
+    def n_frames(self) -> int:
+        """``round(duration_s·fps)``, half to even."""
+        return round(self.duration_s * self.fps)
+
+    @property
+    def fov_shape(self) -> tuple[int, int]:
+        return (self.image_sensor.n_px_height, self.image_sensor.n_px_width)
+
+    @property
+    def fov_um(self) -> tuple[float, float]:
+        """Field of view (height, width) in µm."""
+        px = self.pixel_size_um
+        return (self.image_sensor.n_px_height * px, self.image_sensor.n_px_width * px)
+
+    def um_to_px(self, length_um):
+        return np.asarray(length_um, float) / self.pixel_size_um
+
+    def s_to_frame(self, time_s):
+        return np.asarray(time_s, float) * self.fps
+
+    def um_to_index(self, y_um, x_um, shape: tuple[int, int]):
+        """Fractional (row, col) of optical-centre µm coordinates on a grid of ``shape``."""
+        px = self.pixel_size_um
+        rows = (shape[0] - 1) / 2 + np.asarray(y_um, float) / px
+        cols = (shape[1] - 1) / 2 + np.asarray(x_um, float) / px
+        return rows, cols
+
+    def cell_optics(self, depth_um, focal_um):
+        """Per-cell blur width (px) and point-source peak brightness at a focal plane.
+
+        Diffraction, scatter and defocus blur add in quadrature; the light losses
+        (scatter attenuation, NA² collection) multiply. Defocus conserves intensity, so
+        ``sigma_px²·brightness`` does not depend on the focal plane.
+        """
+        z = np.asarray(depth_um, float)
+        optics = self.optics
+        sigma0 = np.hypot(optics.diffraction_sigma_um, self.tissue.scatter_sigma_um(z))
+        sigma = np.hypot(sigma0, optics.defocus_sigma_um(z, focal_um))
+        brightness = (
+            (sigma0**2 / sigma**2) * self.tissue.attenuation(z) * optics.collection_efficiency
+        )
+        return sigma / self.pixel_size_um, brightness
+
+
+def ceil_px(length_um: float, pixel_size_um: float) -> int:
+    """Whole pixels needed to cover a length, robust to float noise (10.0000001 → 10)."""
+    return int(math.ceil(round(length_um / pixel_size_um, 9)))

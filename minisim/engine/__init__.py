@@ -1,0 +1,27 @@
+"""The lazy machinery: immutable scenes, keyed random streams, chunk policy, scans.
+
+Nothing here knows any physics; steps bring the kernels, the engine wires them into
+dask graphs whose results do not depend on chunking or scheduler.
+"""
+
+from .chunks import TARGET_CHUNK_BYTES, normalize_chunks, split_evenly
+from .graph import constant, map_ranges
+from .rng import stable_id, stream
+from .scan import SCAN_BLOCK, ScanOutput, scan
+from .scene import Scene
+from .sparse import Footprints
+
+__all__ = [
+    "SCAN_BLOCK",
+    "TARGET_CHUNK_BYTES",
+    "Footprints",
+    "ScanOutput",
+    "Scene",
+    "constant",
+    "map_ranges",
+    "normalize_chunks",
+    "scan",
+    "split_evenly",
+    "stable_id",
+    "stream",
+]

@@ -1,0 +1,110 @@
+"""The immutable scene that steps extend, one lazy node at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+
+
+def _frozen(mapping=None) -> MappingProxyType:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Everything built so far: small eager arrays and lazy frame-sized ones.
+
+    A step's ``build(scene)`` returns a new Scene; nothing is mutated, so any earlier
+    scene (a stage snapshot) stays valid.
+
+    Attributes
+    ----------
+    spec : object
+        The spec being simulated (opaque to the engine; steps read their context from it).
+    seed : int
+        Master seed of the keyed random streams.
+    n_frames : int
+        Frames in the recording.
+    frame_chunks : tuple of int
+        The recording's chunking along ``frame``.
+    fov_shape, canvas_shape : (int, int)
+        Sensor field of view and the tissue canvas (field of view plus motion margin).
+    cells : mapping of str → numpy array
+        Per-cell values (first axis is the cell).
+    footprints : mapping of str → Footprints
+        Sparse footprints by role (``"planted"``, ``"observed"``).
+    traces : mapping of str → dask array
+        Lazy (cell, frame) arrays such as ``C`` and ``S``.
+    movie : dask array or None
+        Lazy (frame, y, x) movie, canvas-sized until the motion step crops it.
+    truth : mapping of str → (dims, data)
+        Extra ground-truth variables for the recording's Dataset.
+    stages : mapping of str → dask array
+        Snapshots of the movie after each stage (when requested).
+    attrs : mapping
+        Scalar facts for the Dataset attrs (e.g. the resolved focal plane).
+    """
+
+    spec: Any
+    seed: int
+    n_frames: int
+    frame_chunks: tuple[int, ...]
+    fov_shape: tuple[int, int]
+    canvas_shape: tuple[int, int]
+    cells: MappingProxyType = field(default_factory=_frozen)
+    footprints: MappingProxyType = field(default_factory=_frozen)
+    traces: MappingProxyType = field(default_factory=_frozen)
+    movie: da.Array | None = None
+    truth: MappingProxyType = field(default_factory=_frozen)
+    stages: MappingProxyType = field(default_factory=_frozen)
+    attrs: MappingProxyType = field(default_factory=_frozen)
+    token: str = ""
+
+    @property
+    def n_cells(self) -> int:
+        centers = self.cells.get("centers_um")
+        return 0 if centers is None else len(centers)
+
+    @property
+    def margin(self) -> tuple[int, int]:
+        """(top, left) offset of the field of view inside the canvas."""
+        return (
+            (self.canvas_shape[0] - self.fov_shape[0]) // 2,
+            (self.canvas_shape[1] - self.fov_shape[1]) // 2,
+        )
+
+    @property
+    def fov_window(self) -> tuple[int, int, int, int]:
+        """(top, left, height, width) of the field of view on the canvas."""
+        return (*self.margin, *self.fov_shape)
+
+    def layer_name(self, *parts: str) -> str:
+        """A deterministic, unique graph-layer name that starts with the step's name."""
+        return "-".join((*parts, tokenize(self.token, *parts)))
+
+    def evolve(self, **changes) -> Scene:
+        """A copy with some attributes replaced (mappings are merged, not replaced)."""
+        merged = {}
+        for key, value in changes.items():
+            current = getattr(self, key)
+            if isinstance(current, MappingProxyType):
+                merged[key] = _frozen({**current, **value})
+            else:
+                merged[key] = value
+        return replace(self, **merged)
+
+    def with_cells(self, keep: np.ndarray) -> Scene:
+        """Drop cells: keep per-cell arrays and footprints of the selected cells only.
+
+        Only valid before any lazy per-cell array exists (cells are chosen eagerly).
+        """
+        if self.traces:
+            raise RuntimeError("cells can only be dropped before traces are built")
+        cells = {k: np.asarray(v)[keep] for k, v in self.cells.items()}
+        footprints = {k: fp.subset(keep) for k, fp in self.footprints.items()}
+        return replace(self, cells=_frozen(cells), footprints=_frozen(footprints))

@@ -1,0 +1,219 @@
+"""The Recording: one labelled xarray Dataset holding the movie and its ground truth."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from .engine import Footprints, Scene, constant, map_ranges
+from .engine.chunks import items_per_chunk, split_evenly
+from .spec import Spec
+
+#: Version of the Dataset layout (names, dims, attrs). Bump on any incompatible change.
+FORMAT_VERSION = 1
+
+# Which step provides a ground-truth name, to explain what is missing.
+_PROVIDED_BY = {
+    "C": "cell_activity",
+    "S": "cell_activity",
+    "amplitude": "cell_activity",
+}
+
+
+def _package_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+class GroundTruth:
+    """Attribute view of the ground truth inside a recording's Dataset.
+
+    Every attribute is an xarray object sharing the Dataset's (lazy) data: ``gt.C`` is
+    the (cell, frame) calcium trace, ``gt.A_planted`` the (cell, y, x) footprints,
+    ``gt.centers_um`` the (cell, axis) centres. ``.values`` gives numpy.
+    """
+
+    def __init__(self, dataset: xr.Dataset):
+        self._ds = dataset
+
+    @property
+    def dataset(self) -> xr.Dataset:
+        return self._ds
+
+    @property
+    def n_units(self) -> int:
+        """Number of cells in the ground truth."""
+        return self._ds.sizes["cell"]
+
+    @property
+    def amplitude_per_cell(self) -> xr.DataArray:
+        return self.__getattr__("amplitude")
+
+    @property
+    def focal_depth_um(self) -> float | None:
+        """The resolved focal plane in µm (None when the spec has no optics step)."""
+        return self._ds.attrs.get("focal_depth_um")
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if (
+            name in self._ds.variables
+            and name not in ("observed",)
+            and not name.startswith("stage_")
+        ):
+            return self._ds[name]
+        step = _PROVIDED_BY.get(name)
+        hint = f": it comes from the {step} step, which this spec does not include" if step else ""
+        raise AttributeError(f"ground truth has no {name!r}{hint}")
+
+    def __dir__(self):
+        names = [n for n in self._ds.variables if n != "observed" and not n.startswith("stage_")]
+        return sorted(set(super().__dir__()) | set(names))
+
+    def __repr__(self) -> str:
+        names = ", ".join(
+            sorted(n for n in dir(self) if not n.startswith("_") and n in self._ds.variables)
+        )
+        return f"<GroundTruth: {self.n_units} cells; {names}>"
+
+
+class Recording:
+    """A simulated recording: the observed movie plus the exact truth behind it.
+
+    Everything is lazy until asked: ``rec.observed.values``, ``rec.compute()`` or any
+    reduction computes on the dask scheduler in force.
+    """
+
+    def __init__(self, dataset: xr.Dataset):
+        self.dataset = dataset
+
+    @cached_property
+    def spec(self) -> Spec:
+        return Spec.model_validate_json(self.dataset.attrs["spec"])
+
+    @property
+    def observed(self) -> xr.DataArray:
+        """The (frame, y, x) movie the sensor records."""
+        return self.dataset["observed"]
+
+    @property
+    def ground_truth(self) -> GroundTruth:
+        return GroundTruth(self.dataset)
+
+    @property
+    def stages(self) -> list[str]:
+        """Names of the stage snapshots kept (``Output(save_intermediates=True)``)."""
+        return list(self.dataset.attrs.get("stages", []))
+
+    def stage(self, name: str) -> xr.DataArray:
+        """The movie as it was after a stage (kind names and stage names both work)."""
+        stage = self.spec.resolve_stage(name)
+        if stage not in self.stages:
+            raise KeyError(
+                f"no snapshot of stage {stage!r}: snapshots are kept with "
+                f"Output(save_intermediates=True) for stages that write pixels; "
+                f"available: {self.stages}"
+            )
+        return self.dataset[f"stage_{stage}"]
+
+    def compute(self, **kwargs) -> Recording:
+        """A recording with every array computed into memory (one pass, shared work)."""
+        return Recording(self.dataset.compute(**kwargs))
+
+    def __repr__(self) -> str:
+        ds = self.dataset
+        return (
+            f"<Recording {ds.sizes['frame']} frames × {ds.sizes['y']}×{ds.sizes['x']} px, "
+            f"{ds.sizes['cell']} cells, observed {ds['observed'].dtype}, "
+            f"key {ds.attrs.get('cache_key')}>"
+        )
+
+
+def assemble(scene: Scene) -> Recording:
+    """Turn the final scene into a Recording (all frame-sized arrays stay lazy)."""
+    spec = scene.spec
+    acq = spec.acquisition
+    n, (height, width) = scene.n_frames, scene.fov_shape
+    dtype = np.dtype(spec.output.store_dtype)
+    movie = scene.movie
+    if movie is None:  # nothing emitted light: an honest black movie
+        movie = da.zeros(
+            (n, height, width), dtype=dtype, chunks=(scene.frame_chunks, height, width)
+        )
+    movie = _crop_to_fov(scene, movie)
+    px = acq.pixel_size_um
+    coords = {
+        "frame": np.arange(n),
+        "time_s": ("frame", da.arange(n, chunks=(scene.frame_chunks,)) / acq.fps),
+        "y": np.arange(height),
+        "x": np.arange(width),
+        "y_um": ("y", (np.arange(height) - (height - 1) / 2) * px),
+        "x_um": ("x", (np.arange(width) - (width - 1) / 2) * px),
+        "cell": np.arange(scene.n_cells),
+        "axis": ["z", "y", "x"],
+    }
+    data_vars = {"observed": (("frame", "y", "x"), movie)}
+    centers = scene.cells.get("centers_um", np.zeros((0, 3)))
+    coords["centers_um"] = (("cell", "axis"), centers)
+    coords["depth_um"] = ("cell", centers[:, 0])
+    for name, values in scene.cells.items():
+        if name != "centers_um":  # every other per-cell value is one number per cell
+            coords[name] = ("cell", values)
+    planted = scene.footprints.get("planted")
+    if planted is None:
+        planted = Footprints.from_patches([], scene.canvas_shape)
+    data_vars["A_planted"] = (("cell", "y", "x"), dense_footprints(scene, planted, "A_planted"))
+    observed_fp = scene.footprints.get("observed")
+    data_vars["A_observed"] = (
+        ("cell", "y", "x"),
+        data_vars["A_planted"][1]
+        if observed_fp is None
+        else dense_footprints(scene, observed_fp, "A_observed"),
+    )
+    for name, trace in scene.traces.items():
+        data_vars[name] = (("cell", "frame"), trace)
+    for name, (dims, values) in scene.truth.items():
+        data_vars[name] = (dims, values)
+    for stage, snapshot in scene.stages.items():
+        dims = ("frame", "y", "x") if snapshot.shape[1:] == (height, width) else (
+            "frame", "canvas_y", "canvas_x")  # fmt: skip
+        data_vars[f"stage_{stage}"] = (dims, snapshot)
+    attrs = {
+        "spec": spec.model_dump_json(),
+        "format_version": FORMAT_VERSION,
+        "minisim_version": _package_version(),
+        "cache_key": spec.cache_key(),
+        "stages": list(scene.stages),
+        **scene.attrs,
+    }
+    return Recording(xr.Dataset(data_vars, coords=coords, attrs=attrs))
+
+
+def _crop_to_fov(scene: Scene, movie: da.Array) -> da.Array:
+    if movie.shape[1:] == tuple(scene.fov_shape):
+        return movie
+    top, left, height, width = scene.fov_window
+    return movie[:, top : top + height, left : left + width]
+
+
+def dense_footprints(scene: Scene, footprints: Footprints, what: str) -> da.Array:
+    """Lazy dense (cell, y, x) footprints cropped to the field of view, chunked by cell."""
+    height, width = scene.fov_shape
+    chunks = split_evenly(len(footprints), items_per_chunk(height * width * 4))
+    return map_ranges(
+        scene.layer_name(what),
+        densify_footprints,
+        chunks,
+        (height, width),
+        np.float32,
+        constants=[constant(footprints, "footprints"), np.asarray(scene.fov_window)],
+    )
+
+
+def densify_footprints(start: int, stop: int, footprints: Footprints, window) -> np.ndarray:
+    return footprints.to_dense(start, stop, tuple(int(v) for v in window))

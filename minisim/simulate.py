@@ -1,0 +1,51 @@
+"""simulate(): build the lazy graph of a recording, computing nothing frame-sized."""
+
+from __future__ import annotations
+
+from dask.base import tokenize
+
+from .engine import Scene, normalize_chunks
+from .recording import Recording, assemble
+from .spec import Spec
+
+
+def simulate(spec: Spec, *, until: str | None = None, chunks=None) -> Recording:
+    """Build a recording lazily; it returns at once and computes on demand.
+
+    Parameters
+    ----------
+    spec : Spec
+        What to simulate.
+    until : str, optional
+        Stop after this stage (a stage name such as ``"cells_only"``, or a step kind).
+    chunks : int, dict or None
+        Frames per chunk: ``None``/``"auto"`` (about 64 MiB of float32 work per chunk),
+        an int, ``{"frame": n}``, or ``-1`` for one chunk. Results do not depend on it.
+
+    Returns
+    -------
+    Recording
+        The movie and its ground truth as one lazy, labelled xarray Dataset.
+    """
+    stop = spec.resolve_stage(until) if until is not None else None
+    acq = spec.acquisition
+    margin = max((step.margin_px(acq) for step in spec.steps), default=0)
+    fov = acq.fov_shape
+    canvas = (fov[0] + 2 * margin, fov[1] + 2 * margin)
+    frame_chunks = normalize_chunks(chunks, acq.n_frames, canvas[0] * canvas[1] * 4)
+    scene = Scene(
+        spec=spec,
+        seed=spec.seed,
+        n_frames=acq.n_frames,
+        frame_chunks=frame_chunks,
+        fov_shape=fov,
+        canvas_shape=canvas,
+        token=tokenize(spec.model_dump_json(), frame_chunks),
+    )
+    for step in spec.steps:
+        scene = step.build(scene)
+        if spec.output.save_intermediates and step.writes_movie and scene.movie is not None:
+            scene = scene.evolve(stages={step.stage: scene.movie})
+        if step.stage == stop:
+            break
+    return assemble(scene)

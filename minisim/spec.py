@@ -1,0 +1,91 @@
+"""What to simulate: the acquisition, the seed, the steps, and output options."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .acquisition import Acquisition, FrozenModel
+from .errors import SpecWarning
+from .steps import INFO, STAGE_ALIASES, CellActivity, Composite, PlaceNeurons, canonical_order
+
+AnyStep = Annotated[PlaceNeurons | CellActivity | Composite, Field(discriminator="kind")]
+
+__all__ = ["AnyStep", "Output", "Spec", "SpecWarning"]
+
+
+class Output(FrozenModel):
+    """Output options.
+
+    Parameters
+    ----------
+    save_intermediates : bool
+        Keep a (lazy, free until computed) snapshot of the movie after every stage that
+        writes pixels, available as ``rec.stage(name)``.
+    store_dtype : "float32" or "float64"
+        Dtype of the intensity movie when there is no sensor.
+    """
+
+    save_intermediates: bool = False
+    store_dtype: Literal["float32", "float64"] = "float32"
+
+
+class Spec(FrozenModel):
+    """A complete, serializable description of one recording.
+
+    ``steps`` may be listed in any order: they are stored in the canonical physical
+    order (cells → tissue → motion → sensor), so listing order never changes results.
+    """
+
+    acquisition: Acquisition = Acquisition()
+    seed: Annotated[int, Field(ge=0)] = 42
+    steps: tuple[AnyStep, ...]
+    output: Output = Output()
+
+    @field_validator("steps", mode="after")
+    @classmethod
+    def _canonical_order(cls, steps):
+        by_kind: dict[str, list] = {}
+        for step in steps:
+            by_kind.setdefault(step.kind, []).append(step)
+        duplicates = sorted(k for k, v in by_kind.items() if len(v) > 1)
+        if duplicates:
+            raise ValueError(
+                f"steps lists {', '.join(duplicates)} more than once: each kind is unique in a spec"
+            )
+        order = canonical_order(by_kind)
+        return tuple(by_kind[kind][0] for kind in order)
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self):
+        present = {s.kind for s in self.steps}
+        ranks = [s.kind for s in self.steps]
+        for step in self.steps:
+            for needed in INFO[step.kind].requires:
+                if needed in present and ranks.index(needed) > ranks.index(step.kind):
+                    raise ValueError(f"{step.kind} must come after {needed}")
+            step.check_in_spec(self)
+        return self
+
+    def step(self, kind: str):
+        """The step of a kind, or None if the spec does not include it."""
+        return next((s for s in self.steps if s.kind == kind), None)
+
+    @property
+    def stage_names(self) -> list[str]:
+        """Stage names of the steps, in order (composite's stage is ``cells_only``)."""
+        return [s.stage for s in self.steps]
+
+    def resolve_stage(self, name: str) -> str:
+        """The stage name for a stage or kind name of this spec; raises if unknown."""
+        stage = STAGE_ALIASES.get(name)
+        if stage is None or stage not in self.stage_names:
+            valid = sorted(set(self.stage_names) | {s.kind for s in self.steps})
+            raise ValueError(f"unknown stage {name!r}: this spec's stages are {valid}")
+        return stage
+
+    def cache_key(self) -> str:
+        """First 16 hex digits of the SHA-256 of the compact JSON: stable across runs."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]

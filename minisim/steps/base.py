@@ -1,0 +1,54 @@
+"""What every step spec shares: frozen parameters plus a lazy graph builder."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, ClassVar
+
+from ..acquisition import FrozenModel
+from ..errors import SpecWarning
+from .catalog import INFO, StepInfo
+
+if TYPE_CHECKING:
+    from ..acquisition import Acquisition
+    from ..engine import Scene
+
+
+class StepSpec(FrozenModel):
+    """Base of the step models. Subclasses set ``kind`` (a Literal) and ``build``."""
+
+    kind: str
+
+    #: Does this step write pixels? Composite and later steps do; cell-domain steps don't.
+    writes_movie: ClassVar[bool] = False
+
+    @classmethod
+    def info(cls) -> StepInfo:
+        return INFO[cls.model_fields["kind"].default]
+
+    @property
+    def stage(self) -> str:
+        return INFO[self.kind].stage
+
+    @property
+    def domain(self) -> str:
+        return INFO[self.kind].domain
+
+    def margin_px(self, acquisition: Acquisition) -> int:
+        """Extra canvas pixels this step needs on each side of the field of view."""
+        return 0
+
+    def check_in_spec(self, spec) -> None:
+        """Cross-field rules between this step and the rest of the spec.
+
+        Raise ``ValueError`` for invalid combinations; warn :class:`SpecWarning` for
+        legal but unusual ones.
+        """
+
+    def build(self, scene: Scene) -> Scene:
+        """Return a new scene with this step's lazy nodes added. Never computes frames."""
+        raise NotImplementedError
+
+
+def warn_spec(message: str) -> None:
+    warnings.warn(message, SpecWarning, stacklevel=4)
