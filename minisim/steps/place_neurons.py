@@ -169,7 +169,7 @@ class PlaceNeurons(NeuronPopulation, StepSpec):
         population = np.concatenate(population).astype(np.int64)
         pops = self.population_list()
         patches = []
-        for i, (z, y, x) in enumerate(centers):
+        for i, (_z, y, x) in enumerate(centers):
             pop = pops[population[i]]
             row, col = acq.um_to_index(y, x, canvas)
             patches.append(
