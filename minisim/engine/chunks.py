@@ -26,7 +26,8 @@ def normalize_chunks(chunks, n_frames: int, frame_bytes: int) -> tuple[int, ...]
     """The frame chunks of a recording from the user's ``chunks=`` argument.
 
     ``None`` or ``"auto"`` sizes chunks to about :data:`TARGET_CHUNK_BYTES`; an int, or a
-    mapping ``{"frame": n}``, asks for ``n`` frames per chunk; ``-1`` means one chunk.
+    mapping ``{"frame": n}``, asks for ``n`` frames per chunk; ``-1`` means one chunk; a
+    tuple gives every chunk's length explicitly (dask style).
     """
     if isinstance(chunks, Mapping):
         unknown = set(chunks) - {"frame"}
@@ -38,6 +39,14 @@ def normalize_chunks(chunks, n_frames: int, frame_bytes: int) -> tuple[int, ...]
         chunks = chunks.get("frame", None)
     if chunks is None or chunks == "auto":
         return split_evenly(n_frames, items_per_chunk(frame_bytes))
+    if isinstance(chunks, (tuple, list)):
+        sizes = tuple(chunks)
+        if not all(isinstance(c, int) and c >= 1 for c in sizes) or sum(sizes) != n_frames:
+            raise ValueError(
+                f"chunks={sizes!r}: explicit frame chunks must be positive ints summing to "
+                f"the {n_frames} frames of the recording"
+            )
+        return sizes
     if isinstance(chunks, bool) or not isinstance(chunks, int):
         raise ValueError(
             f"chunks={chunks!r}: frames per chunk must be a positive int, -1 (one chunk), "

@@ -1,0 +1,84 @@
+"""Byte-identical results whatever the chunking and whatever the scheduler."""
+
+from __future__ import annotations
+
+import dask
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from minisim import CellActivity, Composite, PlaceNeurons, Spec, simulate
+from minisim.engine import SCAN_BLOCK
+
+from .conftest import small_acquisition
+
+# Longer than one scan block, so carried state crosses block boundaries.
+N_FRAMES = SCAN_BLOCK + 180
+SPEC = Spec(
+    acquisition=small_acquisition(px=24, duration_s=N_FRAMES / 20.0),
+    seed=11,
+    steps=[
+        PlaceNeurons(density_per_mm3=60000.0, morphology="cytosolic"),
+        CellActivity(),
+        Composite(),
+    ],
+)
+CHECKED = ("observed", "C", "S", "A_planted", "A_observed", "centers_um", "amplitude")
+
+
+def arrays(rec) -> dict[str, np.ndarray]:
+    computed = rec.compute().dataset
+    return {name: np.asarray(computed[name].values) for name in CHECKED}
+
+
+def assert_identical(a: dict, b: dict) -> None:
+    for name in CHECKED:
+        assert a[name].dtype == b[name].dtype, name
+        assert a[name].tobytes() == b[name].tobytes(), f"{name} differs"
+
+
+@pytest.fixture(scope="module")
+def reference():
+    with dask.config.set(scheduler="sync"):
+        return arrays(simulate(SPEC, chunks=-1))
+
+
+def test_reference_is_not_trivial(reference):
+    assert reference["observed"].max() > 0 and len(reference["C"]) >= 3
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.integers(1, 400), min_size=1, max_size=6))
+def test_any_chunking_gives_identical_bytes(reference, sizes):
+    # Cycle the drawn sizes until the frames are covered: irregular chunks are allowed.
+    chunks, total, i = [], 0, 0
+    while total < N_FRAMES:
+        size = min(sizes[i % len(sizes)], N_FRAMES - total)
+        chunks.append(size)
+        total += size
+        i += 1
+    rec = simulate(SPEC, chunks={"frame": tuple(chunks)})
+    assert rec.observed.chunks[0] == tuple(chunks)
+    assert_identical(reference, arrays(rec))
+
+
+def test_threads_and_processes_identical(reference):
+    with dask.config.set(scheduler="threads", num_workers=2):
+        assert_identical(reference, arrays(simulate(SPEC, chunks=64)))
+    with dask.config.set(scheduler="processes", num_workers=2):
+        assert_identical(reference, arrays(simulate(SPEC, chunks=100)))
+
+
+def test_local_cluster_identical(reference):
+    import distributed
+
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        assert_identical(reference, arrays(simulate(SPEC, chunks=97)))

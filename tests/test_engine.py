@@ -1,0 +1,115 @@
+"""The engine alone: keyed streams, chunk policy, scans, range maps, sparse footprints."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minisim.engine import (
+    TARGET_CHUNK_BYTES,
+    Footprints,
+    ScanOutput,
+    constant,
+    map_ranges,
+    normalize_chunks,
+    scan,
+    split_evenly,
+    stable_id,
+    stream,
+)
+
+
+def test_streams_are_keyed_not_ordered():
+    a = stream(1, "sensor", "noise", 5).random(4)
+    stream(1, "sensor", "noise", 4).random(100)  # drawing elsewhere changes nothing
+    assert np.array_equal(a, stream(1, "sensor", "noise", 5).random(4))
+    others = [
+        stream(2, "sensor", "noise", 5),
+        stream(1, "neuropil", "noise", 5),
+        stream(1, "sensor", "drift", 5),
+        stream(1, "sensor", "noise", 6),
+    ]
+    for rng in others:
+        assert not np.array_equal(a, rng.random(4))
+
+
+def test_stable_id_is_process_independent():
+    code = "from minisim.engine import stable_id; print(stable_id('cell_activity'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert int(out.stdout) == stable_id("cell_activity")
+
+
+def test_chunk_policy():
+    assert split_evenly(10, 4) == (4, 4, 2)
+    assert split_evenly(8, 4) == (4, 4)
+    assert split_evenly(3, 10) == (3,)
+    frame_bytes = 200 * 200 * 4
+    auto = normalize_chunks(None, 10_000, frame_bytes)
+    assert auto[0] == TARGET_CHUNK_BYTES // frame_bytes and sum(auto) == 10_000
+    assert normalize_chunks({"frame": 7}, 20, frame_bytes) == (7, 7, 6)
+    assert normalize_chunks(-1, 20, frame_bytes) == (20,)
+    assert normalize_chunks(5, 20, frame_bytes) == (5, 5, 5, 5)
+    assert normalize_chunks({"frame": (3, 10, 7)}, 20, frame_bytes) == (3, 10, 7)
+    for bad in (0, -2, 2.5, {"y": 3}, "big", (3, 3), (0, 20)):
+        with pytest.raises(ValueError, match="chunks"):
+            normalize_chunks(bad, 20, frame_bytes)
+
+
+def _cumsum_step(state, block, start, stop, increments, offset):
+    out = state[:, None] + np.cumsum(increments, axis=1) + offset
+    return out[:, -1], out, np.arange(start, stop)[None, :].repeat(len(state), 0)
+
+
+def test_scan_carries_state_across_blocks():
+    import dask.array as da
+
+    rng = np.random.default_rng(0)
+    inc = rng.random((3, 2500))
+    start = np.array([1.0, 2.0, 3.0])
+    total, frames = scan(
+        "test-scan",
+        _cumsum_step,
+        init=(np.copy, constant(start)),
+        n_frames=2500,
+        outputs=[ScanOutput("total", (3, None), float), ScanOutput("frame", (3, None), int)],
+        sequences=[(da.from_array(inc, chunks=(3, 333)), 1)],
+        constants=[0.0],
+        block=1000,
+    )
+    assert total.chunks[1] == (1000, 1000, 500)
+    np.testing.assert_allclose(total.compute(), start[:, None] + np.cumsum(inc, axis=1), rtol=1e-12)
+    assert np.array_equal(frames.compute()[0], np.arange(2500))
+
+
+def _ranges(start, stop, column, scale):
+    return (np.arange(start, stop)[:, None] * scale + column[None, :]).astype(np.float32)
+
+
+def test_map_ranges_passes_absolute_ranges():
+    col = np.arange(4.0)
+    arr = map_ranges(
+        "test-ranges", _ranges, (3, 3, 1), (4,), np.float32, constants=[constant(col), 10.0]
+    )
+    expected = (np.arange(7)[:, None] * 10.0 + col).astype(np.float32)
+    assert np.array_equal(arr.compute(), expected)
+
+
+def test_footprints_pack_trim_and_densify():
+    a = np.zeros((4, 5), np.float32)
+    a[1:3, 2:4] = [[1, 0.5], [0.25, 1]]
+    b = np.ones((2, 2), np.float32)
+    fp = Footprints.from_patches([((10, 20), a), ((0, 0), b), ((5, 5), np.zeros((3, 3)))], (30, 30))
+    assert len(fp) == 3
+    (off, patch) = fp.patch(0)
+    assert off == (11, 22) and np.array_equal(patch, a[1:3, 2:4])
+    assert tuple(fp.shapes[2]) == (0, 0)
+    dense = fp.to_dense(0, 3, (0, 0, 30, 30))
+    assert dense[0, 11:13, 22:24].tolist() == [[1, 0.5], [0.25, 1]] and dense[0].sum() == 2.75
+    window = fp.to_dense(0, 2, (1, 1, 12, 22))  # crop: cell 1 partly outside
+    assert window[1].sum() == 1.0 and window[0].sum() == 1.25  # only column 22 is inside
+    assert fp.visible_in(0, 0, 2, 2).tolist() == [False, True, False]
+    sub = fp.subset(np.array([True, False, True]))
+    assert len(sub) == 2 and sub.patch(0)[0] == (11, 22)
