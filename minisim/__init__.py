@@ -7,7 +7,15 @@ from .errors import RecordingFormatWarning, SpecWarning
 from .recording import GroundTruth, Recording
 from .simulate import simulate
 from .spec import AnyStep, Output, Spec
-from .steps import CellActivity, Composite, NeuronPopulation, PlaceNeurons
+from .steps import (
+    DETECT_SNR_THRESHOLD,
+    CellActivity,
+    CellOptics,
+    Composite,
+    NeuronPopulation,
+    PlaceNeurons,
+    detection_snr,
+)
 
 try:
     __version__ = version("minisim")
@@ -18,6 +26,8 @@ __all__ = [
     "Acquisition",
     "AnyStep",
     "CellActivity",
+    "CellOptics",
+    "DETECT_SNR_THRESHOLD",
     "Composite",
     "GroundTruth",
     "ImageSensor",
@@ -31,5 +41,6 @@ __all__ = [
     "SpecWarning",
     "Tissue",
     "__version__",
+    "detection_snr",
     "simulate",
 ]

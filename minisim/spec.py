@@ -9,9 +9,19 @@ from pydantic import Field, field_validator, model_validator
 
 from .acquisition import Acquisition, FrozenModel
 from .errors import SpecWarning
-from .steps import INFO, STAGE_ALIASES, CellActivity, Composite, PlaceNeurons, canonical_order
+from .steps import (
+    INFO,
+    STAGE_ALIASES,
+    CellActivity,
+    CellOptics,
+    Composite,
+    PlaceNeurons,
+    canonical_order,
+)
 
-AnyStep = Annotated[PlaceNeurons | CellActivity | Composite, Field(discriminator="kind")]
+AnyStep = Annotated[
+    PlaceNeurons | CellActivity | CellOptics | Composite, Field(discriminator="kind")
+]
 
 __all__ = ["AnyStep", "Output", "Spec", "SpecWarning"]
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from minisim import CellActivity, Composite, PlaceNeurons, Spec, simulate
+from minisim import CellActivity, CellOptics, Composite, PlaceNeurons, Spec, simulate
 from minisim.engine import SCAN_BLOCK
 
 from .conftest import small_acquisition
@@ -21,10 +21,20 @@ SPEC = Spec(
     steps=[
         PlaceNeurons(density_per_mm3=60000.0, morphology="cytosolic"),
         CellActivity(),
+        CellOptics(),
         Composite(),
     ],
 )
-CHECKED = ("observed", "C", "S", "A_planted", "A_observed", "centers_um", "amplitude")
+CHECKED = (
+    "observed",
+    "C",
+    "S",
+    "A_planted",
+    "A_observed",
+    "centers_um",
+    "amplitude",
+    "observed_sigma_px",
+)
 
 
 def arrays(rec) -> dict[str, np.ndarray]:

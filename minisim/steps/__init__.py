@@ -4,6 +4,7 @@ from .base import StepSpec
 from .catalog import CATALOG, INFO, RANK, STAGE_ALIASES, StepInfo, canonical_order
 from .cell_activity import CellActivity, calcium_kernel, kernel_timing
 from .composite import Composite
+from .optics import DETECT_SNR_THRESHOLD, CellOptics, detection_snr
 from .place_neurons import NeuronPopulation, PlaceNeurons, neuron_footprint
 
 #: The step models that can be simulated, by kind.
@@ -18,6 +19,9 @@ __all__ = [
     "STAGE_ALIASES",
     "STEP_FOR_KIND",
     "CellActivity",
+    "CellOptics",
+    "DETECT_SNR_THRESHOLD",
+    "detection_snr",
     "Composite",
     "NeuronPopulation",
     "PlaceNeurons",

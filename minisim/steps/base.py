@@ -51,4 +51,5 @@ class StepSpec(FrozenModel):
 
 
 def warn_spec(message: str) -> None:
-    warnings.warn(message, SpecWarning, stacklevel=4)
+    # warn_spec ← check_in_spec ← Spec validator ← BaseModel.__init__ ← the user's Spec(...)
+    warnings.warn(message, SpecWarning, stacklevel=5)

@@ -136,6 +136,29 @@ class ActivityParams:
 # --------------------------------------------------------------------------- kernels
 
 
+@dataclass(frozen=True)
+class BlockStreams:
+    """One keyed stream per kind of draw, so each draws in (frame, cell) order alone.
+
+    Separate streams keep a block's first frames identical when the block is longer: a
+    recording's opening does not change when its duration does.
+    """
+
+    gate: np.random.Generator
+    spikes: np.random.Generator
+    bin_order: np.random.Generator
+    in_bin: np.random.Generator
+
+    @classmethod
+    def keyed(cls, seed: int, phase: str, block: int) -> BlockStreams:
+        return cls(
+            *(
+                stream(seed, KIND, f"{phase}/{what}", block)
+                for what in ("gate", "spikes", "bin_order", "in_bin")
+            )
+        )
+
+
 def brightness_gains(n: int, cv: float, rng: np.random.Generator) -> np.ndarray:
     """Per-cell log-normal gains with mean 1 and coefficient of variation ``cv``."""
     if cv <= 0 or n == 0:
@@ -201,14 +224,14 @@ def activity_initial_state(shared, n: int, burn_in: int):
     stationary = params.p_on / (params.p_on + params.p_off)
     state = (rng.random(n) < stationary, np.zeros(n), np.zeros(n))
     if burn_in > 0:
-        state = activity_block(state, burn_in, params, stream(seed, KIND, "burn_in"))[0]
+        state = activity_block(state, burn_in, params, BlockStreams.keyed(seed, "burn_in", 0))[0]
     return state
 
 
 def activity_scan_step(state, block: int, start: int, stop: int, shared):
     params, gains, seed = shared
     state, calcium, counts = activity_block(
-        state, stop - start, params, stream(seed, KIND, "block", block)
+        state, stop - start, params, BlockStreams.keyed(seed, "block", block)
     )
     trace = gains[:, None] * (params.f0 + calcium.T)
     if params.trace_noise > 0:
@@ -218,7 +241,7 @@ def activity_scan_step(state, block: int, start: int, stop: int, shared):
     return state, trace.astype(np.float32), counts.T.astype(np.float32)
 
 
-def activity_block(state, n_frames: int, params: ActivityParams, rng: np.random.Generator):
+def activity_block(state, n_frames: int, params: ActivityParams, rngs: BlockStreams):
     """Advance ``n_frames`` frames: returns (state, calcium (frames, cells), spikes).
 
     ``state`` is (gate, x_decay, x_rise): the gate state of the last frame and the two
@@ -226,12 +249,10 @@ def activity_block(state, n_frames: int, params: ActivityParams, rng: np.random.
     """
     gate0, x_decay, x_rise = state
     n = len(gate0)
-    gate = gate_sequence(gate0, rng.random((n_frames, n)), params.p_on, params.p_off)
+    gate = gate_sequence(gate0, rngs.gate.random((n_frames, n)), params.p_on, params.p_off)
     p_spike = np.where(gate, params.p_spike_active, params.p_spike_quiet)
-    counts = rng.binomial(params.bins, p_spike)
-    # Each spike sits in its own bin at a uniform time within it; only the frame-relative
-    # time matters for the exposure integral, so draw bins without replacement per frame.
-    times = _spike_times(counts, params.bins, 1.0 / params.fps, rng)
+    counts = rngs.spikes.binomial(params.bins, p_spike)
+    times = _spike_times(counts, params.bins, 1.0 / params.fps, rngs.bin_order, rngs.in_bin)
     owner = np.repeat(np.arange(counts.size), counts.ravel())
     dt = 1.0 / params.fps
     components = []
@@ -245,7 +266,7 @@ def activity_block(state, n_frames: int, params: ActivityParams, rng: np.random.
     return tuple(new_state), calcium, counts
 
 
-def _spike_times(counts: np.ndarray, bins: int, dt: float, rng) -> np.ndarray:
+def _spike_times(counts: np.ndarray, bins: int, dt: float, bin_order, in_bin) -> np.ndarray:
     """Times within the frame (s) of each spike, in (frame, cell) order.
 
     The k spikes of one (frame, cell) take k distinct bins (the first k of a random
@@ -256,11 +277,11 @@ def _spike_times(counts: np.ndarray, bins: int, dt: float, rng) -> np.ndarray:
     if len(groups) == 0:
         return np.zeros(0)
     per_group = flat[groups]
-    order = np.argsort(rng.random((len(groups), bins)), axis=1, kind="stable")
+    order = np.argsort(bin_order.random((len(groups), bins)), axis=1, kind="stable")
     group_of_spike = np.repeat(np.arange(len(groups)), per_group)
     rank = np.arange(len(group_of_spike)) - np.repeat(np.cumsum(per_group) - per_group, per_group)
     chosen_bin = order[group_of_spike, rank]
-    return (chosen_bin + rng.random(len(chosen_bin))) * (dt / bins)
+    return (chosen_bin + in_bin.random(len(chosen_bin))) * (dt / bins)
 
 
 def exponential_frames(x0, owner, time_to_end, shape, dt: float, tau: float):

@@ -1,7 +1,8 @@
 """Composite: each cell's emission times its footprint, summed into the tissue movie.
 
 Footprints stay sparse: every frame chunk adds each cell's small patch, scaled per
-frame, in cell order. The sum for any pixel is therefore the same sequence of float
+frame, in a fixed cell order (wide, defocused footprints on coarse node grids that are
+upsampled once per level). The sum for any pixel is therefore the same sequence of float
 operations whatever chunk holds its frame (no BLAS contraction whose blocking could
 change with chunk shape).
 """
@@ -12,7 +13,8 @@ from typing import Literal
 
 import numpy as np
 
-from ..engine import Footprints, Scene, constant, map_ranges
+from ..engine import Scene, constant, map_ranges
+from ..engine.multiscale import MultiScaleFootprints
 from .base import StepSpec
 
 KIND = "composite"
@@ -34,7 +36,9 @@ class Composite(StepSpec):
             return scene
         if "bleach" in scene.traces:
             emission = emission * scene.traces["bleach"]
-        footprints = scene.footprints.get("observed", scene.footprints["planted"])
+        footprints = scene.footprints.get("observed")
+        if footprints is None:
+            footprints = MultiScaleFootprints.full_resolution(scene.footprints["planted"])
         dtype = np.dtype(scene.spec.output.store_dtype)
         cells = map_ranges(
             scene.layer_name("composite"),
@@ -50,16 +54,10 @@ class Composite(StepSpec):
 
 
 def composite_frames(
-    start: int, stop: int, emission: np.ndarray, footprints: Footprints, dtype: str
+    start: int, stop: int, emission: np.ndarray, footprints: MultiScaleFootprints, dtype: str
 ) -> np.ndarray:
-    """Frames [start, stop) of ``Σ_i emission[i, t]·patch_i`` on the canvas.
+    """Frames [start, stop) of ``Σ_i emission[i, t]·A_i`` on the canvas.
 
-    ``emission`` is (cells, stop − start); cells are added in index order.
+    ``emission`` is (cells, stop − start); cells are added in a fixed order.
     """
-    out = np.zeros((stop - start, *footprints.canvas_shape), dtype)
-    weights = emission.astype(dtype, copy=False)
-    for i, ((row, col), patch) in enumerate(footprints.patches()):
-        h, w = patch.shape
-        if h:
-            out[:, row : row + h, col : col + w] += weights[i][:, None, None] * patch.astype(dtype)
-    return out
+    return footprints.render(emission, np.dtype(dtype))

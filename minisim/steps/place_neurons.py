@@ -151,7 +151,7 @@ class PlaceNeurons(NeuronPopulation, StepSpec):
             if not lo <= focal <= hi:
                 warn_spec(
                     f"focal_depth_in_tissue_um={focal:g} lies outside the cells' depth range "
-                    f"[{lo:g}, {hi:g}] µm: every cell will be out of focus; use 'auto' or a "
+                    f"[{lo:g}, {hi:g}] µm, so all cells sit on one side of focus: use 'auto' or a "
                     "depth inside the range"
                 )
 
@@ -257,7 +257,8 @@ def neuron_footprint(
     unclipped box, so a cell looks the same whether or not the canvas edge cuts it.
     """
     rc, cc = center_rc
-    half = radius_px * (1 + irregularity) + 1
+    soma_half = radius_px * (1 + irregularity) + 1
+    half = soma_half
     if morphology == "cytosolic":
         reach = (
             DENDRITE_START_FRACTION * radius_px
@@ -268,15 +269,17 @@ def neuron_footprint(
         half = max(half, reach)
     r0, r1 = math.floor(rc - half), math.ceil(rc + half) + 1
     c0, c1 = math.floor(cc - half), math.ceil(cc + half) + 1
-    rows = np.arange(r0, r1)[:, None]
-    cols = np.arange(c0, c1)[None, :]
-    dist = np.hypot(rows - rc, cols - cc)
+    patch = np.zeros((r1 - r0, c1 - c0), np.float32)
+    # The soma's outline lives on its own box, so dendrites never change it.
+    s0, s1 = math.floor(rc - soma_half), math.ceil(rc + soma_half) + 1
+    t0, t1 = math.floor(cc - soma_half), math.ceil(cc + soma_half) + 1
+    dist = np.hypot(np.arange(s0, s1)[:, None] - rc, np.arange(t0, t1)[None, :] - cc)
     r_eff = np.full(dist.shape, radius_px)
     if irregularity > 0:
         noise = gaussian_filter(rng.standard_normal(dist.shape), sigma=max(radius_px / 2, 1.0))
         noise /= np.max(np.abs(noise)) + 1e-12
         r_eff = radius_px * (1 + irregularity * noise)
-    patch = (dist <= r_eff).astype(np.float32)
+    patch[s0 - r0 : s1 - r0, t0 - c0 : t1 - c0] = dist <= r_eff
     if morphology == "cytosolic":
         for y, x, radius, value in dendrite_stamps(
             (rc, cc), radius_px, dendrite_length_px, dendrite_width_px, rng
