@@ -14,6 +14,7 @@ from .steps import (
     Composite,
     NeuronPopulation,
     PlaceNeurons,
+    Sensor,
     detection_snr,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "Recording",
     "RecordingFormatWarning",
     "Spec",
+    "Sensor",
     "SpecWarning",
     "Tissue",
     "__version__",

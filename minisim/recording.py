@@ -55,8 +55,16 @@ class GroundTruth:
 
     @property
     def focal_depth_um(self) -> float | None:
-        """The resolved focal plane in µm (None when the spec has no optics step)."""
-        return self._ds.attrs.get("focal_depth_um")
+        """The resolved focal plane in µm (None when the spec has no optics step).
+
+        With a sensor and ``"auto"`` focus it depends on the traces, so reading it computes
+        the activity (cell-domain work only, no pixels).
+        """
+        if "focal_depth_um" in self._ds.attrs:
+            return float(self._ds.attrs["focal_depth_um"])
+        if "focal_depth_um" in self._ds.coords:
+            return float(self._ds.coords["focal_depth_um"].values)
+        return None
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
@@ -123,7 +131,11 @@ class Recording:
 
     def compute(self, **kwargs) -> Recording:
         """A recording with every array computed into memory (one pass, shared work)."""
-        return Recording(self.dataset.compute(**kwargs))
+        computed = self.dataset.compute(**kwargs)
+        for name in computed.coords:
+            if computed.coords[name].ndim == 0:  # lazily resolved scalars become attrs too
+                computed.attrs[name] = computed.coords[name].item()
+        return Recording(computed)
 
     def __repr__(self) -> str:
         ds = self.dataset
@@ -164,6 +176,10 @@ def assemble(scene: Scene) -> Recording:
     for name, values in scene.cells.items():
         if name != "centers_um":  # every other per-cell value is one number per cell
             coords[name] = ("cell", values)
+    if "detectable" not in scene.cells:
+        coords["detectable"] = ("cell", default_detectable(scene))
+    for name, value in scene.lazy.items():
+        coords[name] = ((), value)
     planted = scene.footprints.get("planted")
     if planted is None:
         planted = Footprints.from_patches([], scene.canvas_shape)
@@ -194,6 +210,15 @@ def assemble(scene: Scene) -> Recording:
     return Recording(xr.Dataset(data_vars, coords=coords, attrs=attrs))
 
 
+def default_detectable(scene: Scene):
+    """Without a sensor there is no noise floor: a cell with a trace is detectable when in focus."""
+    has_trace = "C" in scene.traces
+    in_focus = scene.cells.get("in_focus")
+    if in_focus is None:
+        return np.full(scene.n_cells, has_trace)
+    return in_focus & has_trace
+
+
 def _crop_to_fov(scene: Scene, movie: da.Array) -> da.Array:
     if movie.shape[1:] == tuple(scene.fov_shape):
         return movie
@@ -204,7 +229,7 @@ def _crop_to_fov(scene: Scene, movie: da.Array) -> da.Array:
 def dense_footprints(scene: Scene, footprints: Footprints, what: str) -> da.Array:
     """Lazy dense (cell, y, x) footprints cropped to the field of view, chunked by cell."""
     height, width = scene.fov_shape
-    chunks = split_evenly(len(footprints), items_per_chunk(height * width * 4))
+    chunks = split_evenly(scene.n_cells, items_per_chunk(height * width * 4))
     return map_ranges(
         scene.layer_name(what),
         densify_footprints,

@@ -16,11 +16,12 @@ from .steps import (
     CellOptics,
     Composite,
     PlaceNeurons,
+    Sensor,
     canonical_order,
 )
 
 AnyStep = Annotated[
-    PlaceNeurons | CellActivity | CellOptics | Composite, Field(discriminator="kind")
+    PlaceNeurons | CellActivity | CellOptics | Composite | Sensor, Field(discriminator="kind")
 ]
 
 __all__ = ["AnyStep", "Output", "Spec", "SpecWarning"]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from minisim import CellActivity, CellOptics, Composite, PlaceNeurons, Spec, simulate
+from minisim import CellActivity, CellOptics, Composite, PlaceNeurons, Sensor, Spec, simulate
 from minisim.engine import SCAN_BLOCK
 
 from .conftest import small_acquisition
@@ -23,6 +23,7 @@ SPEC = Spec(
         CellActivity(),
         CellOptics(),
         Composite(),
+        Sensor(),  # "auto" focus then depends lazily on every trace's peak
     ],
 )
 CHECKED = (
@@ -34,6 +35,9 @@ CHECKED = (
     "centers_um",
     "amplitude",
     "observed_sigma_px",
+    "detectable",
+    "in_focus",
+    "focal_depth_um",
 )
 
 

@@ -18,9 +18,9 @@ from minisim import (
 )
 from minisim.engine import Footprints
 from minisim.engine.multiscale import MultiScaleFootprints
+from minisim.steps.detection import DETECT_SNR_THRESHOLD, detection_snr
 from minisim.steps.optics import (
     blurred_patch,
-    detection_snr,
     node_factor,
     observed_footprints,
     resolve_focal_plane,
@@ -188,22 +188,21 @@ def test_yield_maximizing_plane_beats_the_median():
     )
     peak = np.array([40.0] * 3 + [0.5] * 5)
     base = np.ones(8)
-    focal = yield_maximizing_focal_plane(acq, centers, peak, base, photons_per_unit=100.0)
+    radius = np.full(8, 5.0)
+    focal = yield_maximizing_focal_plane(acq, centers, radius, peak, base, photons_per_unit=100.0)
     assert 19.0 <= focal <= 23.0
     median = resolve_focal_plane("auto", centers[:, 0])
     assert median == 150.5
 
     def n_detectable(f):
-        from minisim.steps.optics import DETECT_SNR_THRESHOLD
-
         s0 = acq.optics.diffraction_sigma_um**2 + acq.tissue.scatter_sigma_um(centers[:, 0]) ** 2
-        drop = s0 / (s0 + (acq.optics.na * (centers[:, 0] - f)) ** 2)
-        g = acq.tissue.attenuation(centers[:, 0]) * 0.45**2 * 100 * 0.7 * drop
+        disk_peak = 1 - np.exp(-(5.0**2) / (2 * (s0 + (acq.optics.na * (centers[:, 0] - f)) ** 2)))
+        g = acq.tissue.attenuation(centers[:, 0]) * 0.45**2 * 100 * 0.7 * disk_peak
         return int((detection_snr(peak, base, g, 2.0) >= DETECT_SNR_THRESHOLD).sum())
 
     assert n_detectable(focal) > n_detectable(median)
     single = yield_maximizing_focal_plane(
-        acq, np.array([[42.0, 0, 0]] * 4), np.ones(4), np.ones(4), 100.0
+        acq, np.array([[42.0, 0, 0]] * 4), np.full(4, 5.0), np.ones(4), np.ones(4), 100.0
     )
     assert single == 42.0
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
+from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 
@@ -25,7 +26,12 @@ class _Constant:
 
 
 def constant(value, prefix: str = "const") -> _Constant:
-    """Wrap a small value so :func:`map_ranges` stores it under a single graph key."""
+    """Wrap a small value so :func:`map_ranges` stores it under a single graph key.
+
+    A ``dask.delayed`` value is returned as is: it is already a single graph node.
+    """
+    if isinstance(value, Delayed):
+        return value
     return _Constant(value, (f"{prefix}-{tokenize(value)}",))
 
 
@@ -60,7 +66,8 @@ def map_ranges(
         Arrays aligned with the leading axis along ``axis``; they are rechunked so block k
         of the input covers exactly the same range, with every other axis in one chunk.
     constants : sequence
-        Extra arguments; values wrapped by :func:`constant` are stored once.
+        Extra arguments; values wrapped by :func:`constant` are stored once, and
+        ``dask.delayed`` values become dependencies (their result is passed).
     """
     chunks = tuple(int(c) for c in chunks)
     bounds = _offsets(chunks)
@@ -77,6 +84,9 @@ def map_ranges(
     for c in constants:
         if isinstance(c, _Constant):
             dsk[c.key] = c.value
+            args.append(c.key)
+        elif isinstance(c, Delayed):  # a value computed lazily elsewhere in the graph
+            deps.append(c)
             args.append(c.key)
         else:
             args.append(c)

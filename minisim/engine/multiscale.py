@@ -65,6 +65,14 @@ class MultiScaleFootprints:
     def __len__(self) -> int:
         return self.n_cells
 
+    def peaks(self) -> np.ndarray:
+        """Each cell's brightest rendered value (bilinear interpolation never exceeds its nodes)."""
+        out = np.zeros(self.n_cells)
+        for level in self.levels:
+            for j, (_, patch) in enumerate(level.footprints.patches()):
+                out[level.cells[j]] = patch.max() if patch.size else 0.0
+        return out
+
     def render(self, weights: np.ndarray, dtype) -> np.ndarray:
         """``Σ_i weights[i, t]·A_i`` for each t: an array (T, height, width).
 

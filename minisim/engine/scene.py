@@ -48,6 +48,8 @@ class Scene:
         Snapshots of the movie after each stage (when requested).
     attrs : mapping
         Scalar facts for the Dataset attrs (e.g. the resolved focal plane).
+    lazy : mapping of str → 0-d dask array
+        Scalar facts that depend on frame data (kept as lazy 0-d coordinates).
     """
 
     spec: Any
@@ -63,6 +65,7 @@ class Scene:
     truth: MappingProxyType = field(default_factory=_frozen)
     stages: MappingProxyType = field(default_factory=_frozen)
     attrs: MappingProxyType = field(default_factory=_frozen)
+    lazy: MappingProxyType = field(default_factory=_frozen)
     token: str = ""
 
     @property

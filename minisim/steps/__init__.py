@@ -1,34 +1,41 @@
-"""One module per physical effect: its spec model, numpy kernels and graph builder."""
+"""One module per physical effect: its spec model, numpy kernels and graph builder.
+
+A new effect is one new module here plus one line in :data:`STEPS` (and the spec union).
+"""
 
 from .base import StepSpec
 from .catalog import CATALOG, INFO, RANK, STAGE_ALIASES, StepInfo, canonical_order
 from .cell_activity import CellActivity, calcium_kernel, kernel_timing
 from .composite import Composite
-from .optics import DETECT_SNR_THRESHOLD, CellOptics, detection_snr
+from .detection import DETECT_SNR_THRESHOLD, detection_snr
+from .optics import CellOptics
 from .place_neurons import NeuronPopulation, PlaceNeurons, neuron_footprint
+from .sensor import Sensor
 
-#: The step models that can be simulated, by kind.
-STEP_FOR_KIND = {
-    cls.model_fields["kind"].default: cls for cls in (PlaceNeurons, CellActivity, Composite)
-}
+#: Every step model that can be simulated, in canonical order.
+STEPS = (PlaceNeurons, CellActivity, CellOptics, Composite, Sensor)
+#: The step models by kind.
+STEP_FOR_KIND = {cls.model_fields["kind"].default: cls for cls in STEPS}
 
 __all__ = [
     "CATALOG",
+    "DETECT_SNR_THRESHOLD",
     "INFO",
     "RANK",
     "STAGE_ALIASES",
+    "STEPS",
     "STEP_FOR_KIND",
     "CellActivity",
     "CellOptics",
-    "DETECT_SNR_THRESHOLD",
-    "detection_snr",
     "Composite",
     "NeuronPopulation",
     "PlaceNeurons",
+    "Sensor",
     "StepInfo",
     "StepSpec",
     "calcium_kernel",
     "canonical_order",
+    "detection_snr",
     "kernel_timing",
     "neuron_footprint",
 ]

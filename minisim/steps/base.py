@@ -38,6 +38,10 @@ class StepSpec(FrozenModel):
         """Extra canvas pixels this step needs on each side of the field of view."""
         return 0
 
+    def photon_field(self, acquisition: Acquisition):
+        """A static (y, x) field multiplying the light the sensor collects, or None."""
+        return None
+
     def check_in_spec(self, spec) -> None:
         """Cross-field rules between this step and the rest of the spec.
 

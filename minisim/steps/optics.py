@@ -17,14 +17,18 @@ interpolated footprint itself, so the movie and its ground truth agree exactly.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
+import dask.array as da
 import numpy as np
+from dask import delayed
 
 from ..acquisition import Acquisition
 from ..engine import Footprints, Scene
 from ..engine.multiscale import MultiScaleFootprints, node_count
 from .base import StepSpec
+from .detection import DETECT_SNR_THRESHOLD, detection_snr, photon_field_at_cells
 
 KIND = "optics"
 #: Gaussian kernels are truncated at this many σ (and renormalized to sum 1).
@@ -35,8 +39,6 @@ COARSE_FROM_SIGMA_PX = 12.0
 NODES_PER_SIGMA = 6.0
 #: Candidate focal planes scanned by the yield-maximizing auto focus.
 FOCUS_SCAN_N = 96
-#: A cell is detectable when its transient clears the noise floor by this SNR.
-DETECT_SNR_THRESHOLD = 3.0
 
 
 class CellOptics(StepSpec):
@@ -54,23 +56,103 @@ class CellOptics(StepSpec):
     def build(self, scene: Scene) -> Scene:
         acq: Acquisition = scene.spec.acquisition
         centers = scene.cells["centers_um"]
-        effective = effective_depth_um(acq, centers)
-        focal = resolve_focal_plane(acq.focal_depth_in_tissue_um, effective)
-        cell_focal = focal - acq.optics.curvature_shift_um(np.hypot(centers[:, 1], centers[:, 2]))
-        sigma_px, brightness = acq.cell_optics(centers[:, 0], cell_focal)
-        gain = acq.tissue.attenuation(centers[:, 0]) * acq.optics.collection_efficiency
-        in_focus = np.abs(centers[:, 0] - cell_focal) <= acq.optics.resolved_depth_of_field_um
-        observed = observed_footprints(scene.footprints["planted"], sigma_px, gain)
-        return scene.evolve(
-            cells={
-                "observed_sigma_px": sigma_px,
-                "observed_gain": gain,
-                "optical_brightness": brightness,
-                "in_focus": in_focus,
-            },
-            footprints={"observed": observed},
-            attrs={"focal_depth_um": float(focal)},
+        planted = scene.footprints["planted"]
+        sensor = scene.spec.step("sensor")
+        traces = scene.traces.get("C")
+        if (
+            acq.focal_depth_in_tissue_um != "auto"
+            or sensor is None
+            or traces is None
+            or not len(centers)
+        ):
+            focal = resolve_focal_plane(
+                acq.focal_depth_in_tissue_um, effective_depth_um(acq, centers)
+            )
+            result = optics_at_focus(acq, centers, planted, focal)
+            return scene.evolve(
+                cells=result.per_cell(),
+                footprints={"observed": result.footprints},
+                attrs={"focal_depth_um": result.focal_depth_um},
+            )
+        # With a sensor, "auto" focuses where the most cells are detectable, which depends
+        # on every trace's peak: a reduction over all frames, kept lazy in the graph.
+        low, high = traces.min(axis=1), traces.max(axis=1)
+        field = photon_field_at_cells(scene.spec, centers)
+        focal = delayed(yield_maximizing_focal_plane, pure=True)(
+            acq, centers, scene.cells["soma_radius_um"], high - low, low, sensor.photons_per_unit, field,
+            dask_key_name=scene.layer_name("optics", "focus"),
+        )  # fmt: skip
+        result = delayed(optics_at_focus, pure=True)(
+            acq, centers, planted, focal, dask_key_name=scene.layer_name("optics", "footprints")
         )
+        n = len(centers)
+        cells = {
+            name: da.from_delayed(
+                delayed(_per_cell_value, pure=True)(result, name), (n,), dtype=np.dtype(dtype),
+                name=scene.layer_name("optics", name),
+            )
+            for name, dtype in OpticsResult.PER_CELL.items()
+        }  # fmt: skip
+        focal_0d = da.from_delayed(focal, (), dtype=float, name=scene.layer_name("optics", "focal"))
+        footprints = delayed(getattr, pure=True)(
+            result, "footprints", dask_key_name=scene.layer_name("optics", "observed")
+        )
+        return scene.evolve(
+            cells=cells, footprints={"observed": footprints}, lazy={"focal_depth_um": focal_0d}
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class OpticsResult:
+    """Per-cell optics at one focal plane, and the observed footprints."""
+
+    #: Per-cell ground truth and its dtype.
+    PER_CELL: ClassVar[dict[str, str]] = {
+        "observed_sigma_px": "float64",
+        "observed_gain": "float64",
+        "optical_brightness": "float64",
+        "observed_peak": "float64",
+        "in_focus": "bool",
+    }
+
+    focal_depth_um: float
+    observed_sigma_px: np.ndarray
+    observed_gain: np.ndarray
+    optical_brightness: np.ndarray
+    observed_peak: np.ndarray
+    in_focus: np.ndarray
+    footprints: MultiScaleFootprints
+
+    def per_cell(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in self.PER_CELL}
+
+
+def _per_cell_value(result: OpticsResult, name: str) -> np.ndarray:
+    return getattr(result, name)
+
+
+def optics_at_focus(
+    acq: Acquisition, centers: np.ndarray, planted: Footprints, focal: float
+) -> OpticsResult:
+    """Blur, dimming and in-focus flags of every cell with the central focus at ``focal``.
+
+    Field curvature makes an off-axis cell's own focal plane shallower by the curvature
+    shift at its field radius.
+    """
+    cell_focal = focal - acq.optics.curvature_shift_um(np.hypot(centers[:, 1], centers[:, 2]))
+    sigma_px, brightness = acq.cell_optics(centers[:, 0], cell_focal)
+    gain = acq.tissue.attenuation(centers[:, 0]) * acq.optics.collection_efficiency
+    in_focus = np.abs(centers[:, 0] - cell_focal) <= acq.optics.resolved_depth_of_field_um
+    footprints = observed_footprints(planted, sigma_px, gain)
+    return OpticsResult(
+        focal_depth_um=float(focal),
+        observed_sigma_px=np.asarray(sigma_px, float),
+        observed_gain=np.asarray(gain, float),
+        optical_brightness=np.asarray(brightness, float),
+        observed_peak=footprints.peaks(),
+        in_focus=np.asarray(in_focus, bool),
+        footprints=footprints,
+    )
 
 
 def effective_depth_um(acq: Acquisition, centers_um: np.ndarray) -> np.ndarray:
@@ -96,26 +178,10 @@ def resolve_focal_plane(value, effective_depths: np.ndarray) -> float:
     return float(np.median(effective_depths))
 
 
-def detection_snr(peak, base, gain, read_noise_e):
-    """SNR of a transient: ``peak·g / sqrt(max(base, 0)·g + read²)``.
-
-    ``peak`` and ``base`` are in trace units, ``gain`` converts them to photo-electrons
-    per pixel at the cell's brightest pixel, ``read_noise_e`` is the read noise (e⁻ RMS).
-    Infinite when the denominator is 0 and the signal positive; 0 when both are 0.
-    """
-    peak, base, gain = np.broadcast_arrays(*(np.asarray(v, float) for v in (peak, base, gain)))
-    signal = peak * gain
-    noise = np.sqrt(np.maximum(base, 0) * gain + read_noise_e**2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        snr = np.where(
-            noise > 0, signal / np.where(noise > 0, noise, 1), np.where(signal > 0, np.inf, 0.0)
-        )
-    return snr
-
-
 def yield_maximizing_focal_plane(
     acq: Acquisition,
     centers_um: np.ndarray,
+    soma_radius_um: np.ndarray,
     trace_peak: np.ndarray,
     trace_base: np.ndarray,
     photons_per_unit: float,
@@ -123,11 +189,12 @@ def yield_maximizing_focal_plane(
 ) -> float:
     """The focal plane that makes the most cells detectable by the sensor.
 
-    Scans :data:`FOCUS_SCAN_N` planes over the cells' effective depths; at each, a cell's
-    peak photo-electrons are its trace transient × attenuation·NA² × the defocus peak drop
-    × the scope's photon field × ``photons_per_unit``·QE, and it counts if its detection
-    SNR reaches :data:`DETECT_SNR_THRESHOLD`. Ties go to the larger total detectable
-    signal, then to the shallowest plane.
+    Scans :data:`FOCUS_SCAN_N` planes over the cells' effective depths. At each, a cell's
+    brightest pixel is estimated in closed form as a disk of its soma radius ``a`` blurred
+    by its total σ, whose centre keeps ``1 − exp(−a²/2σ²)`` of the light, times
+    attenuation·NA², the scope's photon field and ``photons_per_unit``·QE; the cell counts
+    if its detection SNR reaches :data:`DETECT_SNR_THRESHOLD`. Ties go to the larger total
+    detectable signal, then to the shallowest plane.
     """
     if len(centers_um) == 0:
         return 0.0
@@ -140,11 +207,12 @@ def yield_maximizing_focal_plane(
         acq.tissue.attenuation(depth) * optics.collection_efficiency * field * photons_per_unit
         * sensor.quantum_efficiency
     )  # fmt: skip
+    radius_sq = np.asarray(soma_radius_um, float) ** 2
     candidates = np.linspace(effective.min(), effective.max(), FOCUS_SCAN_N)
     best, best_score = float(candidates[0]), (-1, -np.inf)
     for focal in candidates:
-        drop = sigma0_sq / (sigma0_sq + (optics.na * (effective - focal)) ** 2)
-        gain = base_gain * drop
+        sigma_sq = sigma0_sq + (optics.na * (effective - focal)) ** 2
+        gain = base_gain * -np.expm1(-radius_sq / (2 * sigma_sq))
         detectable = (
             detection_snr(trace_peak, trace_base, gain, sensor.read_noise_e) >= DETECT_SNR_THRESHOLD
         )

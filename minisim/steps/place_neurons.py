@@ -186,7 +186,11 @@ class PlaceNeurons(NeuronPopulation, StepSpec):
             )
         footprints = Footprints.from_patches(patches, canvas)
         scene = scene.evolve(
-            cells={"centers_um": centers, "population": population},
+            cells={
+                "centers_um": centers,
+                "population": population,
+                "soma_radius_um": np.array([pops[k].soma_radius_um for k in population], float),
+            },
             footprints={"planted": footprints},
         )
         # A cell entirely outside the simulated tissue can never be seen.

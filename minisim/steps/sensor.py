@@ -1,0 +1,177 @@
+"""The sensor: photons → shot noise → read noise → gain → integer ADC counts.
+
+The only step that produces counts. Every frame's noise comes from streams keyed by the
+frame index, so any frame can be recomputed alone and gives the same counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import dask.array as da
+import numpy as np
+from pydantic import model_validator
+
+from ..acquisition import Acquisition, ImageSensor, PositiveFloat
+from ..engine import Scene, constant, map_ranges, stream
+from .base import StepSpec
+from .detection import is_detectable, photon_field_at_cells
+
+KIND = "sensor"
+
+
+class Sensor(StepSpec):
+    """Digitize the light reaching the sensor into integer counts.
+
+    Parameters
+    ----------
+    photons_per_unit : float
+        Photons reaching a pixel per unit of scene intensity per frame (the exposure:
+        excitation power × integration time × collection constants). It scales every
+        light source alike.
+    shot_noise : "poisson" or "gaussian"
+        ``"poisson"`` (default) draws the detected electrons from a Poisson law, then adds
+        Gaussian read noise. ``"gaussian"`` replaces both by one normal draw with the same
+        mean and variance (λ + read²): several times faster, indistinguishable at more than
+        a few tens of electrons per pixel, but wrong in the dark.
+
+    The detector itself (quantum efficiency, read noise, gain, bit depth) is described by
+    ``Acquisition.image_sensor``.
+    """
+
+    kind: Literal["sensor"] = KIND
+    writes_movie = True
+    photons_per_unit: PositiveFloat = 100.0
+    shot_noise: Literal["poisson", "gaussian"] = "poisson"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hardware_lives_on_image_sensor(cls, data):
+        if isinstance(data, dict):
+            misplaced = sorted(set(data) & set(ImageSensor.model_fields))
+            if misplaced:
+                raise ValueError(
+                    f"{', '.join(misplaced)} describe the detector: set them on "
+                    f"Acquisition(image_sensor=ImageSensor({misplaced[0]}=...)), not on Sensor"
+                )
+        return data
+
+    def readout(self, acq: Acquisition, seed: int, noise: bool = True) -> Readout:
+        sensor = acq.image_sensor
+        return Readout(
+            seed=seed,
+            photons_per_unit=self.photons_per_unit,
+            quantum_efficiency=sensor.quantum_efficiency,
+            read_noise_e=sensor.read_noise_e,
+            gain_adu_per_e=sensor.gain_adu_per_e,
+            max_count=sensor.max_count,
+            dtype=count_dtype(sensor.bit_depth).str,
+            shot_noise=self.shot_noise,
+            noise=noise,
+        )
+
+    def build(self, scene: Scene) -> Scene:
+        height, width = scene.fov_shape
+        movie = scene.movie
+        if movie is None:  # darkness still reads out as noise
+            movie = da.zeros((scene.n_frames, *scene.canvas_shape), np.float32,
+                             chunks=(scene.frame_chunks, *scene.canvas_shape))  # fmt: skip
+        if movie.shape[1:] != (height, width):
+            top, left, _, _ = scene.fov_window
+            movie = movie[:, top : top + height, left : left + width]
+        acq = scene.spec.acquisition
+        readout = self.readout(acq, scene.seed)
+        counts = digitize(movie, readout, scene.layer_name("sensor"), scene.frame_chunks)
+        return scene.evolve(movie=counts, cells={"detectable": self.detectable(scene)})
+
+    def detectable(self, scene: Scene):
+        """Lazy per-cell flag: does the cell's brightest transient clear the noise floor?
+
+        The transient is max C − min C over the recording and the baseline min C; both
+        become photo-electrons at the cell's brightest pixel through the peak of its
+        observed footprint (1 for sharp cells without optics), the scope's light fields
+        at its rest position, vessel shading, the exposure and the quantum efficiency.
+        Blur alone does not disqualify a cell: a bright cell outside the depth of field
+        can still be detectable.
+        """
+        acq = scene.spec.acquisition
+        traces = scene.traces.get("C")
+        if traces is None:
+            return np.zeros(scene.n_cells, bool)
+        centers = scene.cells["centers_um"]
+        gain = photon_field_at_cells(scene.spec, centers) * (
+            self.photons_per_unit * acq.image_sensor.quantum_efficiency
+        )
+        for factor in ("observed_peak", "vessel_transmission"):
+            if factor in scene.cells:
+                gain = gain * scene.cells[factor]
+        low, high = traces.min(axis=1), traces.max(axis=1)
+        return da.map_blocks(
+            is_detectable,
+            high - low,
+            low,
+            da.asarray(gain),
+            acq.image_sensor.read_noise_e,
+            dtype=bool,
+        )
+
+
+def count_dtype(bit_depth: int) -> np.dtype:
+    """uint8 up to 8 bits, uint16 up to 16."""
+    return np.dtype(np.uint8 if bit_depth <= 8 else np.uint16)
+
+
+@dataclass(frozen=True)
+class Readout:
+    """Everything the digitizing kernel needs (small; stored once in the graph)."""
+
+    seed: int
+    photons_per_unit: float
+    quantum_efficiency: float
+    read_noise_e: float
+    gain_adu_per_e: float
+    max_count: int
+    dtype: str
+    shot_noise: str
+    noise: bool = True
+
+
+def digitize(movie: da.Array, readout: Readout, name: str, frame_chunks) -> da.Array:
+    """Lazy counts of a (frame, y, x) intensity movie."""
+    return map_ranges(
+        name,
+        digitize_frames,
+        frame_chunks,
+        movie.shape[1:],
+        np.dtype(readout.dtype),
+        inputs=[(movie, 0)],
+        constants=[constant(readout, "readout")],
+    )
+
+
+def digitize_frames(start: int, stop: int, intensity: np.ndarray, readout: Readout) -> np.ndarray:
+    """Counts of frames [start, stop): per frame, noise from streams keyed by its index."""
+    if len(intensity) != stop - start:
+        raise ValueError(f"{len(intensity)} frames of intensity for frames [{start}, {stop})")
+    out = np.empty(intensity.shape, readout.dtype)
+    for k, frame in enumerate(range(start, stop)):
+        out[k] = digitize_frame(intensity[k], readout, frame)
+    return out
+
+
+def digitize_frame(intensity: np.ndarray, readout: Readout, frame: int) -> np.ndarray:
+    """One frame: photons → electrons (with noise unless disabled) → clipped ADC counts."""
+    photons = np.maximum(intensity.astype(np.float64) * readout.photons_per_unit, 0.0)
+    expected = photons * readout.quantum_efficiency
+    if not readout.noise:
+        electrons = expected
+    elif readout.shot_noise == "poisson":
+        electrons = stream(readout.seed, KIND, "shot", frame).poisson(expected).astype(np.float64)
+        read = stream(readout.seed, KIND, "read", frame).standard_normal(expected.shape)
+        electrons += readout.read_noise_e * read
+    else:
+        normal = stream(readout.seed, KIND, "shot+read", frame).standard_normal(expected.shape)
+        electrons = expected + np.sqrt(expected + readout.read_noise_e**2) * normal
+    counts = np.floor(electrons * readout.gain_adu_per_e)
+    return np.clip(counts, 0, readout.max_count).astype(readout.dtype)
