@@ -9,6 +9,7 @@ from .simulate import simulate
 from .spec import AnyStep, Output, Spec
 from .steps import (
     DETECT_SNR_THRESHOLD,
+    BrainMotion,
     CellActivity,
     CellOptics,
     Composite,
@@ -26,6 +27,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 __all__ = [
     "Acquisition",
     "AnyStep",
+    "BrainMotion",
     "CellActivity",
     "CellOptics",
     "DETECT_SNR_THRESHOLD",

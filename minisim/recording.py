@@ -50,6 +50,21 @@ class GroundTruth:
         return self._ds.sizes["cell"]
 
     @property
+    def shifts(self) -> xr.DataArray:
+        """(frame, shift_axis) applied (dy, dx) in pixels; positive moves content down/right.
+
+        A motion-correction estimate is its negation.
+        """
+        if "shift_y" not in self._ds.coords:
+            raise AttributeError("ground truth has no 'shifts': the spec has no brain_motion step")
+        shifts = xr.concat([self._ds["shift_y"], self._ds["shift_x"]], dim="shift_axis")
+        return (
+            shifts.assign_coords(shift_axis=["y", "x"])
+            .transpose("frame", "shift_axis")
+            .rename("shifts")
+        )
+
+    @property
     def amplitude_per_cell(self) -> xr.DataArray:
         return self.__getattr__("amplitude")
 
@@ -176,10 +191,16 @@ def assemble(scene: Scene) -> Recording:
     for name, values in scene.cells.items():
         if name != "centers_um":  # every other per-cell value is one number per cell
             coords[name] = ("cell", values)
-    if "detectable" not in scene.cells:
-        coords["detectable"] = ("cell", default_detectable(scene))
+    detectable = scene.cells.get("detectable")
+    if detectable is None:
+        detectable = default_detectable(scene)
+    in_fov = in_fov_at_rest(scene)
+    coords["in_fov"] = ("cell", in_fov)
+    coords["detectable"] = ("cell", detectable & in_fov)
     for name, value in scene.lazy.items():
         coords[name] = ((), value)
+    for name, value in scene.frame_coords.items():
+        coords[name] = ("frame", value)
     planted = scene.footprints.get("planted")
     if planted is None:
         planted = Footprints.from_patches([], scene.canvas_shape)
@@ -217,6 +238,18 @@ def default_detectable(scene: Scene):
     if in_focus is None:
         return np.full(scene.n_cells, has_trace)
     return in_focus & has_trace
+
+
+def in_fov_at_rest(scene: Scene) -> np.ndarray:
+    """Cells whose planted footprint touches the field of view at the rest position.
+
+    With brain motion the canvas holds margin cells too: they may drift into view, but a
+    cell whose footprint lies wholly outside the field at rest is never counted detectable.
+    """
+    planted = scene.footprints.get("planted")
+    if planted is None:
+        return np.zeros(scene.n_cells, bool)
+    return planted.visible_in(*scene.fov_window)
 
 
 def _crop_to_fov(scene: Scene, movie: da.Array) -> da.Array:

@@ -12,6 +12,7 @@ from .errors import SpecWarning
 from .steps import (
     INFO,
     STAGE_ALIASES,
+    BrainMotion,
     CellActivity,
     CellOptics,
     Composite,
@@ -21,7 +22,8 @@ from .steps import (
 )
 
 AnyStep = Annotated[
-    PlaceNeurons | CellActivity | CellOptics | Composite | Sensor, Field(discriminator="kind")
+    PlaceNeurons | CellActivity | CellOptics | Composite | BrainMotion | Sensor,
+    Field(discriminator="kind"),
 ]
 
 __all__ = ["AnyStep", "Output", "Spec", "SpecWarning"]

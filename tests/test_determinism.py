@@ -8,7 +8,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from minisim import CellActivity, CellOptics, Composite, PlaceNeurons, Sensor, Spec, simulate
+from minisim import (
+    BrainMotion,
+    CellActivity,
+    CellOptics,
+    Composite,
+    PlaceNeurons,
+    Sensor,
+    Spec,
+    simulate,
+)
 from minisim.engine import SCAN_BLOCK
 
 from .conftest import small_acquisition
@@ -23,6 +32,7 @@ SPEC = Spec(
         CellActivity(),
         CellOptics(),
         Composite(),
+        BrainMotion(motion_amplitude_um=1.0, max_shift_um=3.0),
         Sensor(),  # "auto" focus then depends lazily on every trace's peak
     ],
 )
@@ -38,6 +48,8 @@ CHECKED = (
     "detectable",
     "in_focus",
     "focal_depth_um",
+    "shift_y",
+    "shift_x",
 )
 
 

@@ -1,6 +1,7 @@
 """Carried-state recurrences as a scan over a fixed grid of frame blocks.
 
-Block k starts from the exact state block k−1 ended with. The grid is fixed here, not by
+Block k starts from the exact state block k−1 ended with; only the small states form a
+sequential chain, and a block's outputs are recomputed from its entry state on demand. The grid is fixed here, not by
 the user's chunks, so a recurrence (calcium kernel, activity gate, drifts, motion) gives
 the same numbers however the recording is later chunked; outputs are rechunked to the
 consumer's chunks afterwards, which moves values but never recomputes them.
@@ -8,6 +9,7 @@ consumer's chunks afterwards, which moves values but never recomputes them.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import getitem
@@ -80,6 +82,7 @@ def scan(
     grid = split_evenly(n_frames, block)
     bounds = np.concatenate([[0], np.cumsum(grid)]).astype(int)
     state_name = f"{name}-state"
+    block_name = f"{name}-block"
     dsk: dict = {}
     init_key = (f"{name}-init",)
     if isinstance(init, tuple) and init and callable(init[0]):
@@ -93,30 +96,26 @@ def scan(
         axis = axis % arr.ndim
         arr = arr.rechunk(tuple(grid if a == axis else (arr.shape[a],) for a in range(arr.ndim)))
         aligned.append((arr, axis))
+    # Two chains share the recurrence: a chain of tiny states (each task runs its block and
+    # keeps only the state), and per-block tasks that recompute their block from the state
+    # before it when a consumer needs the outputs. The cheap state chain may run far ahead
+    # of the pixel work without holding every block's outputs in memory.
     previous = init_key
     for k in range(len(grid)):
         seq_keys = [
             (arr.name, *(k if a == axis else 0 for a in range(arr.ndim))) for arr, axis in aligned
         ]
-        key = (state_name, k)
-        dsk[key] = (
-            _step_block,
-            step,
-            previous,
-            k,
-            int(bounds[k]),
-            int(bounds[k + 1]),
-            *seq_keys,
-            *consts,
-        )
-        previous = key
+        call = (step, previous, k, int(bounds[k]), int(bounds[k + 1]), *seq_keys, *consts)
+        dsk[(block_name, k)] = (_step_block, *call)
+        dsk[(state_name, k)] = (_state_only, *call)
+        previous = (state_name, k)
     arrays = []
     for j, out in enumerate(outputs):
         out_name = f"{name}-{out.name}"
         layer = dict(dsk)
         for k in range(len(grid)):
             index = tuple(k if a == out.frame_axis else 0 for a in range(len(out.shape)))
-            layer[(out_name, *index)] = (getitem, (state_name, k), j + 1)
+            layer[(out_name, *index)] = (getitem, (block_name, k), j + 1)
         graph = HighLevelGraph.from_collections(
             out_name, layer, dependencies=[a for a, _ in aligned]
         )
@@ -137,7 +136,10 @@ def _register(values, dsk) -> list:
     return args
 
 
-def _step_block(step, previous, k, start, stop, *args):
-    # Block 0 receives the bare initial state; later blocks the tuple of the block before.
-    state = previous[0] if k > 0 else previous
+def _step_block(step, state, k, start, stop, *args):
     return step(state, k, start, stop, *args)
+
+
+def _state_only(step, state, k, start, stop, *args):
+    # Copy, so the state never keeps a whole block's arrays alive through a view.
+    return copy.deepcopy(step(state, k, start, stop, *args)[0])

@@ -50,6 +50,8 @@ class Scene:
         Scalar facts for the Dataset attrs (e.g. the resolved focal plane).
     lazy : mapping of str → 0-d dask array
         Scalar facts that depend on frame data (kept as lazy 0-d coordinates).
+    frame_coords : mapping of str → 1-d dask array
+        Per-frame ground truth (e.g. the applied shifts), coordinates on ``frame``.
     """
 
     spec: Any
@@ -66,6 +68,7 @@ class Scene:
     stages: MappingProxyType = field(default_factory=_frozen)
     attrs: MappingProxyType = field(default_factory=_frozen)
     lazy: MappingProxyType = field(default_factory=_frozen)
+    frame_coords: MappingProxyType = field(default_factory=_frozen)
     token: str = ""
 
     @property

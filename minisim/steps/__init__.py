@@ -4,6 +4,7 @@ A new effect is one new module here plus one line in :data:`STEPS` (and the spec
 """
 
 from .base import StepSpec
+from .brain_motion import BrainMotion
 from .catalog import CATALOG, INFO, RANK, STAGE_ALIASES, StepInfo, canonical_order
 from .cell_activity import CellActivity, calcium_kernel, kernel_timing
 from .composite import Composite
@@ -13,7 +14,7 @@ from .place_neurons import NeuronPopulation, PlaceNeurons, neuron_footprint
 from .sensor import Sensor
 
 #: Every step model that can be simulated, in canonical order.
-STEPS = (PlaceNeurons, CellActivity, CellOptics, Composite, Sensor)
+STEPS = (PlaceNeurons, CellActivity, CellOptics, Composite, BrainMotion, Sensor)
 #: The step models by kind.
 STEP_FOR_KIND = {cls.model_fields["kind"].default: cls for cls in STEPS}
 
@@ -25,6 +26,7 @@ __all__ = [
     "STAGE_ALIASES",
     "STEPS",
     "STEP_FOR_KIND",
+    "BrainMotion",
     "CellActivity",
     "CellOptics",
     "Composite",

@@ -256,7 +256,7 @@ def activity_block(state, n_frames: int, params: ActivityParams, rngs: BlockStre
     owner = np.repeat(np.arange(counts.size), counts.ravel())
     dt = 1.0 / params.fps
     components = []
-    new_state = [gate[-1] if n_frames else gate0]
+    new_state = [gate[-1].copy() if n_frames else gate0]
     for tau, x0 in ((params.tau_decay_s, x_decay), (params.tau_rise_s, x_rise)):
         mean, x_next = exponential_frames(x0, owner, dt - times, counts.shape, dt, tau)
         components.append(mean)
@@ -308,4 +308,4 @@ def exponential_frames(x0, owner, time_to_end, shape, dt: float, tau: float):
         return np.zeros(shape), x0
     x_end = lfilter([1.0], [1.0, -a], kick_end, axis=0, zi=(a * x0)[None, :])[0]
     x_start = np.concatenate([x0[None, :], x_end[:-1]], axis=0)
-    return x_start * (tau * (1 - a) / dt) + kick_mean, x_end[-1]
+    return x_start * (tau * (1 - a) / dt) + kick_mean, x_end[-1].copy()

@@ -1,0 +1,347 @@
+"""Brain motion: a rigid (dy, dx) translation of the tissue per frame.
+
+The tissue (cells, neuropil, vessels) lives on a canvas wider than the field of view by a
+margin sized from the motion bound, so real off-field tissue moves into view. Each frame
+is shifted with bilinear interpolation and the field of view cropped out. A positive
+shift moves content down/right; a motion-correction estimate is its negation.
+
+Models:
+
+* ``"physical"``: a damped harmonic oscillator (the brain on its mechanical resonance)
+  driven by a locomotion rhythm whose gait frequency wanders, plus broadband sloshing,
+  simulated at ``MOTION_SIM_HZ``, averaged over each frame's exposure, and scaled so the
+  99th percentile of the displacement radius equals ``motion_amplitude_um``.
+* ``"walk"``: a bounded Gaussian random walk.
+* ``trajectory_um``: an explicit (dy, dx) µm per frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import dask.array as da
+import numpy as np
+from dask import delayed
+from pydantic import Field, model_validator
+from scipy.signal import lfilter
+
+from ..acquisition import Acquisition, NonNegativeFloat, PositiveFloat, ceil_px
+from ..engine import ScanOutput, Scene, constant, map_ranges, scan, stream
+from .base import StepSpec, warn_spec
+
+KIND = "brain_motion"
+#: Rate of the oscillator simulation (Hz), rounded to a whole number of steps per frame.
+MOTION_SIM_HZ = 300.0
+#: Relative wander of the gait frequency, and its correlation time (s).
+GAIT_WANDER = 0.15
+GAIT_WANDER_TAU_S = 0.3
+#: Correlation time of the broadband sloshing drive (s).
+SLOSH_TAU_S = 0.12
+#: Motion extents above this fraction of the field of view warn.
+MOTION_WARN_FRACTION = 0.05
+
+
+class BrainMotion(StepSpec):
+    """Rigid in-plane brain motion.
+
+    Parameters
+    ----------
+    model : "physical" or "walk"
+        The generative model (ignored when ``trajectory_um`` is given).
+    trajectory_um : list of (dy, dx) or None
+        Explicit displacement per frame in µm; its length must equal the frame count.
+    max_shift_um : float
+        Hard bound on the displacement radius; it also sizes the canvas margin.
+    locomotion_freq_hz, locomotion_axis, locomotion_fraction : float, "y"/"x", float
+        The gait rhythm, the axis it shakes, and its share of the motion (the rest is
+        broadband sloshing).
+    resonance_freq_hz, damping_ratio : float
+        The brain's mechanical resonance and damping.
+    motion_amplitude_um : float
+        99th percentile of the displacement radius (physical model).
+    walk_step_um : float
+        Standard deviation of each frame's step per axis (walk model).
+    """
+
+    kind: Literal["brain_motion"] = KIND
+    model: Literal["physical", "walk"] = "physical"
+    trajectory_um: tuple[tuple[float, float], ...] | None = None
+    max_shift_um: PositiveFloat = 15.0
+    locomotion_freq_hz: PositiveFloat = 7.0
+    motion_amplitude_um: PositiveFloat = 10.0
+    locomotion_axis: Literal["y", "x"] = "y"
+    resonance_freq_hz: PositiveFloat = 6.0
+    damping_ratio: PositiveFloat = 0.5
+    locomotion_fraction: Annotated[float, Field(ge=0, le=1)] = 0.25
+    walk_step_um: NonNegativeFloat = 0.3
+
+    @model_validator(mode="after")
+    def _amplitude_within_bound(self):
+        if self.model == "physical" and self.motion_amplitude_um > self.max_shift_um:
+            raise ValueError(
+                f"motion_amplitude_um={self.motion_amplitude_um:g} exceeds max_shift_um="
+                f"{self.max_shift_um:g}: the 99th-percentile displacement cannot exceed the clamp"
+            )
+        return self
+
+    def extent_um(self) -> float:
+        """The largest displacement this motion can produce on one axis (µm)."""
+        if self.trajectory_um is not None:
+            return max((max(abs(dy), abs(dx)) for dy, dx in self.trajectory_um), default=0.0)
+        return self.motion_amplitude_um if self.model == "physical" else self.max_shift_um
+
+    def margin_px(self, acquisition: Acquisition) -> int:
+        bound = self.max_shift_um if self.trajectory_um is None else self.extent_um()
+        px = ceil_px(bound, acquisition.pixel_size_um)
+        return px + 1 if px > 0 else 0
+
+    def check_in_spec(self, spec) -> None:
+        acq = spec.acquisition
+        if self.trajectory_um is not None and len(self.trajectory_um) != acq.n_frames:
+            raise ValueError(
+                f"brain_motion: trajectory_um has {len(self.trajectory_um)} entries but the "
+                f"recording has {acq.n_frames} frames: give one (dy, dx) per frame"
+            )
+        fov = min(acq.fov_um)
+        extent = self.extent_um()
+        if extent > MOTION_WARN_FRACTION * fov:
+            warn_spec(
+                f"Motion extent {extent:g} µm exceeds {MOTION_WARN_FRACTION:.0%} of the "
+                f"{fov:g} µm field of view: lower BrainMotion(motion_amplitude_um=...) or "
+                "widen the field with a coarser pixel"
+            )
+
+    def build(self, scene: Scene) -> Scene:
+        shifts = self.shifts_px(scene)
+        height, width = scene.fov_shape
+        top, left, _, _ = scene.fov_window
+        movie = scene.movie
+        if movie is not None:
+            movie = map_ranges(
+                scene.layer_name("brain_motion"),
+                shift_and_crop_frames,
+                scene.frame_chunks,
+                (height, width),
+                movie.dtype,
+                inputs=[(movie, 0), (shifts, 0)],
+                constants=[np.array([top, left, height, width])],
+            )
+        return scene.evolve(
+            movie=movie,
+            frame_coords={"shift_y": shifts[:, 0], "shift_x": shifts[:, 1]},
+        )
+
+    def shifts_px(self, scene: Scene) -> da.Array:
+        """Lazy (frame, 2) applied (dy, dx) in pixels, chunked like the movie."""
+        acq: Acquisition = scene.spec.acquisition
+        px = acq.pixel_size_um
+        n = scene.n_frames
+        if self.trajectory_um is not None:
+            shifts = da.from_array(
+                np.asarray(self.trajectory_um, float).reshape(n, 2) / px, chunks=(n, 2)
+            )
+        elif self.model == "walk":
+            params = WalkParams(scene.seed, self.walk_step_um / px, self.max_shift_um / px)
+            (shifts,) = scan(
+                scene.layer_name("brain_motion", "walk"),
+                walk_scan_step,
+                init=(np.zeros, 2),
+                n_frames=n,
+                outputs=[ScanOutput("shifts", (None, 2), np.float64)],
+                constants=[constant(params, "walk-params")],
+            )
+        else:
+            params = self.oscillator_params(acq, scene.seed)
+            shared = constant(params, "motion-params")
+            loco, slosh = scan(
+                scene.layer_name("brain_motion", "drives"),
+                oscillator_scan_step,
+                init=(oscillator_initial_state, shared),
+                n_frames=n,
+                outputs=[
+                    ScanOutput("locomotion", (None, 2), np.float64),
+                    ScanOutput("sloshing", (None, 2), np.float64),
+                ],
+                constants=[shared],
+            )
+            whole = delayed(mix_and_scale, pure=True)(
+                loco.rechunk((n, 2)), slosh.rechunk((n, 2)), self.locomotion_fraction,
+                self.motion_amplitude_um / px, self.max_shift_um / px,
+                dask_key_name=scene.layer_name("brain_motion", "scale"),
+            )  # fmt: skip
+            shifts = da.from_delayed(
+                whole, (n, 2), np.float64, name=scene.layer_name("brain_motion", "shifts")
+            )
+        return shifts.rechunk((scene.frame_chunks, 2))
+
+    def oscillator_params(self, acq: Acquisition, seed: int) -> OscillatorParams:
+        steps = max(round(MOTION_SIM_HZ / acq.fps), 1)
+        return OscillatorParams(
+            seed=seed,
+            steps_per_frame=steps,
+            dt=1.0 / (steps * acq.fps),
+            omega0=2 * math.pi * self.resonance_freq_hz,
+            damping_ratio=self.damping_ratio,
+            locomotion_freq_hz=self.locomotion_freq_hz,
+            locomotion_axis=0 if self.locomotion_axis == "y" else 1,
+        )
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+@dataclass(frozen=True)
+class WalkParams:
+    seed: int
+    step_px: float
+    max_px: float
+
+
+def walk_scan_step(position, block: int, start: int, stop: int, params: WalkParams):
+    """A bounded random walk: each frame adds N(0, step) per axis, then clamps the radius."""
+    steps = stream(params.seed, KIND, "walk", block).normal(0.0, params.step_px, (stop - start, 2))
+    out = np.empty((stop - start, 2))
+    pos = np.array(position, float)
+    for k, frame in enumerate(range(start, stop)):
+        if frame > 0:  # frame 0 is the rest position
+            pos = clamp_radius(pos + steps[k], params.max_px)
+        out[k] = pos
+    return pos, out
+
+
+def clamp_radius(shifts: np.ndarray, max_px: float) -> np.ndarray:
+    """Rescale (…, 2) displacements whose radius exceeds ``max_px`` onto the bound."""
+    radius = np.hypot(shifts[..., 0], shifts[..., 1])
+    factor = np.where(radius > max_px, max_px / np.maximum(radius, 1e-300), 1.0)
+    return shifts * factor[..., None]
+
+
+@dataclass(frozen=True)
+class OscillatorParams:
+    seed: int
+    steps_per_frame: int
+    dt: float
+    omega0: float
+    damping_ratio: float
+    locomotion_freq_hz: float
+    locomotion_axis: int
+
+    def low_pass(self, tau_s: float) -> float:
+        """Coefficient α of the one-pole low-pass ``y ← α·w + (1 − α)·y``."""
+        return self.dt / (tau_s + self.dt)
+
+    def oscillator(self):
+        """lfilter coefficients of ``x'' + 2ζω0·x' + ω0²·x = a`` (semi-implicit Euler)."""
+        c1, c2, dt = 2 * self.damping_ratio * self.omega0, self.omega0**2, self.dt
+        return [dt * dt], [1.0, -(2 - c1 * dt - c2 * dt * dt), 1 - c1 * dt]
+
+
+#: The white-noise drives: gait wander, then sloshing along y and x.
+DRIVES = ("gait", "slosh_y", "slosh_x")
+
+
+def oscillator_initial_state(params: OscillatorParams):
+    """Drives start stationary (unit variance), the oscillators start at rest."""
+    rng = stream(params.seed, KIND, "initial")
+    low_pass = {
+        "gait": rng.standard_normal() * _stationary_std(params.low_pass(GAIT_WANDER_TAU_S)),
+        "slosh_y": rng.standard_normal() * _stationary_std(params.low_pass(SLOSH_TAU_S)),
+        "slosh_x": rng.standard_normal() * _stationary_std(params.low_pass(SLOSH_TAU_S)),
+    }
+    return {"low_pass": low_pass, "phase": 0.0, "oscillators": np.zeros((2, 2, 2))}
+
+
+def _stationary_std(alpha: float) -> float:
+    """Std of ``y ← α·w + (1 − α)·y`` driven by unit white noise, at steady state."""
+    return math.sqrt(alpha / (2 - alpha))
+
+
+def oscillator_scan_step(state, block: int, start: int, stop: int, params: OscillatorParams):
+    """Advance the drives and both oscillators; return frame-averaged displacements."""
+    n_steps = (stop - start) * params.steps_per_frame
+    smoothed, low_pass = {}, {}
+    for name in DRIVES:
+        tau = GAIT_WANDER_TAU_S if name == "gait" else SLOSH_TAU_S
+        alpha = params.low_pass(tau)
+        white = stream(params.seed, KIND, name, block).standard_normal(n_steps)
+        y, zf = lfilter(
+            [alpha], [1.0, alpha - 1.0], white, zi=[(1 - alpha) * state["low_pass"][name]]
+        )
+        smoothed[name] = y / _stationary_std(alpha)  # unit variance
+        low_pass[name] = y[-1]
+        del zf
+    freq = params.locomotion_freq_hz * (1 + GAIT_WANDER * smoothed["gait"])
+    cycles = state["phase"] + np.cumsum(freq * params.dt)
+    locomotion = np.zeros((n_steps, 2))
+    locomotion[:, params.locomotion_axis] = np.sin(2 * np.pi * cycles)
+    sloshing = np.stack([smoothed["slosh_y"], smoothed["slosh_x"]], axis=1)
+    b, a = params.oscillator()
+    oscillators = np.array(state["oscillators"])
+    frames = []
+    for d, drive in enumerate((locomotion, sloshing)):
+        x, oscillators[d] = lfilter(b, a, drive, axis=0, zi=oscillators[d])
+        frames.append(x.reshape(stop - start, params.steps_per_frame, 2).mean(axis=1))
+    new_state = {"low_pass": low_pass, "phase": float(cycles[-1] % 1.0), "oscillators": oscillators}
+    return new_state, frames[0], frames[1]
+
+
+def mix_and_scale(locomotion, sloshing, fraction: float, amplitude_px: float, max_px: float):
+    """Combine the two drives' responses into the applied trajectory (frame, 2) in px.
+
+    Each response is taken relative to frame 0 and normalized to unit RMS radius; the mix
+    is scaled so the 99th percentile of the radius equals the amplitude, then clamped.
+    """
+    parts = []
+    for response in (locomotion, sloshing):
+        rel = response - response[0]
+        rms = math.sqrt(np.mean(np.sum(rel**2, axis=1)))
+        parts.append(rel / rms if rms > 1e-12 else rel)
+    trajectory = fraction * parts[0] + (1 - fraction) * parts[1]
+    p99 = np.percentile(np.hypot(trajectory[:, 0], trajectory[:, 1]), 99)
+    if p99 > 1e-12:
+        trajectory = trajectory * (amplitude_px / p99)
+    return clamp_radius(trajectory, max_px)
+
+
+def shift_and_crop_frames(
+    start: int, stop: int, canvas: np.ndarray, shifts: np.ndarray, window
+) -> np.ndarray:
+    """Translate each canvas frame by (+dy, +dx) and crop the field of view.
+
+    ``out[i, j] = canvas(i + top − dy, j + left − dx)``, bilinearly interpolated: the four
+    neighbouring canvas slices weighted by the fractional parts, zero outside the canvas.
+    """
+    top, left, height, width = (int(v) for v in window)
+    out = np.empty((stop - start, height, width), canvas.dtype)
+    for k in range(stop - start):
+        out[k] = shift_and_crop(canvas[k], shifts[k, 0], shifts[k, 1], top, left, height, width)
+    return out
+
+
+def shift_and_crop(
+    frame: np.ndarray, dy: float, dx: float, top: int, left: int, height: int, width: int
+):
+    """One frame of :func:`shift_and_crop_frames`."""
+    sy, sx = top - dy, left - dx
+    iy, ix = math.floor(sy), math.floor(sx)
+    fy, fx = sy - iy, sx - ix
+    padded = _window(frame, iy, ix, height + 1, width + 1)
+    w = frame.dtype.type
+    rows0, rows1 = padded[:-1], padded[1:]
+    upper = rows0[:, :-1] * w(1 - fx) + rows0[:, 1:] * w(fx)
+    lower = rows1[:, :-1] * w(1 - fx) + rows1[:, 1:] * w(fx)
+    return upper * w(1 - fy) + lower * w(fy)
+
+
+def _window(frame: np.ndarray, row: int, col: int, height: int, width: int) -> np.ndarray:
+    """frame[row:row+height, col:col+width], zero where it falls outside the frame."""
+    if row >= 0 and col >= 0 and row + height <= frame.shape[0] and col + width <= frame.shape[1]:
+        return frame[row : row + height, col : col + width]
+    out = np.zeros((height, width), frame.dtype)
+    r0, r1 = max(row, 0), min(row + height, frame.shape[0])
+    c0, c1 = max(col, 0), min(col + width, frame.shape[1])
+    if r0 < r1 and c0 < c1:
+        out[r0 - row : r1 - row, c0 - col : c1 - col] = frame[r0:r1, c0:c1]
+    return out
