@@ -167,12 +167,7 @@ def assemble(scene: Scene) -> Recording:
     acq = spec.acquisition
     n, (height, width) = scene.n_frames, scene.fov_shape
     dtype = np.dtype(spec.output.store_dtype)
-    movie = scene.movie
-    if movie is None:  # nothing emitted light: an honest black movie
-        movie = da.zeros(
-            (n, height, width), dtype=dtype, chunks=(scene.frame_chunks, height, width)
-        )
-    movie = _crop_to_fov(scene, movie)
+    movie = scene.fov_movie(dtype)  # black if nothing emitted light
     px = acq.pixel_size_um
     coords = {
         "frame": np.arange(n),
@@ -199,8 +194,8 @@ def assemble(scene: Scene) -> Recording:
     coords["detectable"] = ("cell", detectable & in_fov)
     for name, value in scene.lazy.items():
         coords[name] = ((), value)
-    for name, value in scene.frame_coords.items():
-        coords[name] = ("frame", value)
+    for name, (dims, value) in scene.coords.items():
+        coords[name] = (dims, value)
     planted = scene.footprints.get("planted")
     if planted is None:
         planted = Footprints.from_patches([], scene.canvas_shape)
@@ -250,13 +245,6 @@ def in_fov_at_rest(scene: Scene) -> np.ndarray:
     if planted is None:
         return np.zeros(scene.n_cells, bool)
     return planted.visible_in(*scene.fov_window)
-
-
-def _crop_to_fov(scene: Scene, movie: da.Array) -> da.Array:
-    if movie.shape[1:] == tuple(scene.fov_shape):
-        return movie
-    top, left, height, width = scene.fov_window
-    return movie[:, top : top + height, left : left + width]
 
 
 def dense_footprints(scene: Scene, footprints: Footprints, what: str) -> da.Array:

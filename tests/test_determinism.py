@@ -13,9 +13,13 @@ from minisim import (
     CellActivity,
     CellOptics,
     Composite,
+    IlluminationProfile,
+    Leakage,
+    Neuropil,
     PlaceNeurons,
     Sensor,
     Spec,
+    Vignette,
     simulate,
 )
 from minisim.engine import SCAN_BLOCK
@@ -32,6 +36,10 @@ SPEC = Spec(
         CellActivity(),
         CellOptics(),
         Composite(),
+        Neuropil(n_components=2),
+        IlluminationProfile(),
+        Vignette(),
+        Leakage(),
         BrainMotion(motion_amplitude_um=1.0, max_shift_um=3.0),
         Sensor(),  # "auto" focus then depends lazily on every trace's peak
     ],
@@ -50,6 +58,8 @@ CHECKED = (
     "focal_depth_um",
     "shift_y",
     "shift_x",
+    "neuropil_temporal",
+    "neuropil_population",
 )
 
 

@@ -50,8 +50,9 @@ class Scene:
         Scalar facts for the Dataset attrs (e.g. the resolved focal plane).
     lazy : mapping of str → 0-d dask array
         Scalar facts that depend on frame data (kept as lazy 0-d coordinates).
-    frame_coords : mapping of str → 1-d dask array
-        Per-frame ground truth (e.g. the applied shifts), coordinates on ``frame``.
+    coords : mapping of str → (dims, values)
+        Extra ground-truth coordinates: per frame (the applied shifts) or per pixel (the
+        scope's static fields), so they follow the movie when it is sliced.
     """
 
     spec: Any
@@ -68,7 +69,7 @@ class Scene:
     stages: MappingProxyType = field(default_factory=_frozen)
     attrs: MappingProxyType = field(default_factory=_frozen)
     lazy: MappingProxyType = field(default_factory=_frozen)
-    frame_coords: MappingProxyType = field(default_factory=_frozen)
+    coords: MappingProxyType = field(default_factory=_frozen)
     token: str = ""
 
     @property
@@ -88,6 +89,18 @@ class Scene:
     def fov_window(self) -> tuple[int, int, int, int]:
         """(top, left, height, width) of the field of view on the canvas."""
         return (*self.margin, *self.fov_shape)
+
+    def fov_movie(self, dtype=np.float32) -> da.Array:
+        """The movie cropped to the field of view; lazily black if nothing emitted yet."""
+        height, width = self.fov_shape
+        if self.movie is None:
+            return da.zeros(
+                (self.n_frames, height, width), dtype, chunks=(self.frame_chunks, height, width)
+            )
+        if self.movie.shape[1:] == (height, width):
+            return self.movie
+        top, left = self.margin
+        return self.movie[:, top : top + height, left : left + width]
 
     def layer_name(self, *parts: str) -> str:
         """A deterministic, unique graph-layer name that starts with the step's name."""

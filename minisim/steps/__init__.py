@@ -9,12 +9,25 @@ from .catalog import CATALOG, INFO, RANK, STAGE_ALIASES, StepInfo, canonical_ord
 from .cell_activity import CellActivity, calcium_kernel, kernel_timing
 from .composite import Composite
 from .detection import DETECT_SNR_THRESHOLD, detection_snr
+from .fields import IlluminationProfile, Leakage, Vignette, radial_falloff
+from .neuropil import Neuropil
 from .optics import CellOptics
 from .place_neurons import NeuronPopulation, PlaceNeurons, neuron_footprint
 from .sensor import Sensor
 
 #: Every step model that can be simulated, in canonical order.
-STEPS = (PlaceNeurons, CellActivity, CellOptics, Composite, BrainMotion, Sensor)
+STEPS = (
+    PlaceNeurons,
+    CellActivity,
+    CellOptics,
+    Composite,
+    Neuropil,
+    BrainMotion,
+    IlluminationProfile,
+    Vignette,
+    Leakage,
+    Sensor,
+)
 #: The step models by kind.
 STEP_FOR_KIND = {cls.model_fields["kind"].default: cls for cls in STEPS}
 
@@ -22,6 +35,11 @@ __all__ = [
     "CATALOG",
     "DETECT_SNR_THRESHOLD",
     "INFO",
+    "IlluminationProfile",
+    "Leakage",
+    "Neuropil",
+    "Vignette",
+    "radial_falloff",
     "RANK",
     "STAGE_ALIASES",
     "STEPS",

@@ -130,7 +130,7 @@ class BrainMotion(StepSpec):
             )
         return scene.evolve(
             movie=movie,
-            frame_coords={"shift_y": shifts[:, 0], "shift_x": shifts[:, 1]},
+            coords={"shift_y": ("frame", shifts[:, 0]), "shift_x": ("frame", shifts[:, 1])},
         )
 
     def shifts_px(self, scene: Scene) -> da.Array:

@@ -72,14 +72,7 @@ class Sensor(StepSpec):
         )
 
     def build(self, scene: Scene) -> Scene:
-        height, width = scene.fov_shape
-        movie = scene.movie
-        if movie is None:  # darkness still reads out as noise
-            movie = da.zeros((scene.n_frames, *scene.canvas_shape), np.float32,
-                             chunks=(scene.frame_chunks, *scene.canvas_shape))  # fmt: skip
-        if movie.shape[1:] != (height, width):
-            top, left, _, _ = scene.fov_window
-            movie = movie[:, top : top + height, left : left + width]
+        movie = scene.fov_movie()  # darkness still reads out as noise
         acq = scene.spec.acquisition
         readout = self.readout(acq, scene.seed)
         counts = digitize(movie, readout, scene.layer_name("sensor"), scene.frame_chunks)

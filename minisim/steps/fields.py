@@ -1,0 +1,145 @@
+"""The scope's static optical fields: illumination, vignette (multiplicative), leakage (additive).
+
+They belong to the microscope, not the brain: applied after motion on the field of view,
+identical in every frame, and recorded as (y, x) coordinates of the movie so they survive
+slicing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from ..acquisition import Acquisition, NonNegativeFloat, PositiveFloat
+from ..engine import Scene, constant, map_ranges
+from .base import StepSpec
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+def radial_falloff(
+    shape: tuple[int, int],
+    pixel_size_um: float,
+    falloff: float,
+    exponent: float,
+    center_offset_um: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:
+    """``1 − (1 − falloff)·(r/r_max)^exponent``: exactly 1 at the centre, ``falloff`` at the
+    farthest corner pixel.
+
+    The centre is the field's middle moved by ``center_offset_um`` (dy, dx); ``r_max`` is
+    the distance from it to the farthest of the four corner pixel centres.
+    """
+    height, width = shape
+    cy = (height - 1) / 2 + center_offset_um[0] / pixel_size_um
+    cx = (width - 1) / 2 + center_offset_um[1] / pixel_size_um
+    rows = np.arange(height)[:, None]
+    cols = np.arange(width)[None, :]
+    radius = np.hypot(rows - cy, cols - cx)
+    r_max = max(np.hypot(r - cy, c - cx) for r in (0, height - 1) for c in (0, width - 1))
+    if r_max <= 0:
+        return np.ones(shape)
+    return 1 - (1 - falloff) * (radius / r_max) ** exponent
+
+
+class _RadialField(StepSpec):
+    truth_name: ClassVar[str]
+    falloff: Fraction
+    exponent: PositiveFloat = 2.0
+    center_offset_um: tuple[float, float] = (0.0, 0.0)
+    writes_movie = True
+
+    def field(self, acq: Acquisition) -> np.ndarray:
+        return radial_falloff(
+            acq.fov_shape, acq.pixel_size_um, self.falloff, self.exponent, self.center_offset_um
+        )
+
+    def photon_field(self, acquisition: Acquisition):
+        return self.field(acquisition)
+
+    def build(self, scene: Scene) -> Scene:
+        field = self.field(scene.spec.acquisition)
+        movie = apply_static(scene, self.kind, multiply_frames, field)
+        return scene.evolve(movie=movie, coords={self.truth_name: (("y", "x"), field)})
+
+
+class IlluminationProfile(_RadialField):
+    """Excitation falloff: the light source is brightest at the field's centre.
+
+    It multiplies the movie, sets the excitation that bleaches each cell, and counts in
+    detectability and the auto focus. ``falloff`` is the value at the farthest corner.
+    """
+
+    kind: Literal["illumination_profile"] = "illumination_profile"
+    falloff: Fraction = 0.7
+    truth_name: ClassVar[str] = "illumination"
+
+    def excitation_field(self, acquisition: Acquisition):
+        """The excitation reaching the tissue (relative to the centre), for bleaching."""
+        return self.field(acquisition)
+
+
+class Vignette(_RadialField):
+    """Collection falloff: the optics gather less light toward the corners."""
+
+    kind: Literal["vignette"] = "vignette"
+    falloff: Fraction = 0.5
+    truth_name: ClassVar[str] = "vignette"
+
+
+class Leakage(StepSpec):
+    """Additive stray-light glow, uniform or a centred Gaussian.
+
+    Parameters
+    ----------
+    profile : "gaussian" or "uniform"
+    level : float
+        Glow at the centre, in scene intensity units (a cell's baseline f0 is 1).
+    sigma_um : float or None
+        Width of the Gaussian glow; None means a quarter of the smaller field side.
+    """
+
+    kind: Literal["leakage"] = "leakage"
+    profile: Literal["gaussian", "uniform"] = "gaussian"
+    level: NonNegativeFloat = 0.1
+    sigma_um: PositiveFloat | None = None
+    writes_movie = True
+
+    def field(self, acq: Acquisition) -> np.ndarray:
+        height, width = acq.fov_shape
+        if self.profile == "uniform":
+            return np.full((height, width), self.level)
+        sigma_um = self.sigma_um if self.sigma_um is not None else 0.25 * min(acq.fov_um)
+        sigma_px = sigma_um / acq.pixel_size_um
+        rows = np.arange(height)[:, None] - (height - 1) / 2
+        cols = np.arange(width)[None, :] - (width - 1) / 2
+        return self.level * np.exp(-(rows**2 + cols**2) / (2 * sigma_px**2))
+
+    def build(self, scene: Scene) -> Scene:
+        field = self.field(scene.spec.acquisition)
+        movie = apply_static(scene, self.kind, add_frames, field)
+        return scene.evolve(movie=movie, coords={"leakage": (("y", "x"), field)})
+
+
+def apply_static(scene: Scene, stage: str, kernel, field: np.ndarray):
+    """The movie (cropped to the field of view, black if none yet) combined with a field."""
+    movie = scene.fov_movie(np.dtype(scene.spec.output.store_dtype))
+    return map_ranges(
+        scene.layer_name(stage),
+        kernel,
+        scene.frame_chunks,
+        scene.fov_shape,
+        movie.dtype,
+        inputs=[(movie, 0)],
+        constants=[constant(field.astype(movie.dtype), stage)],
+    )
+
+
+def multiply_frames(start: int, stop: int, frames: np.ndarray, field: np.ndarray) -> np.ndarray:
+    return frames * field
+
+
+def add_frames(start: int, stop: int, frames: np.ndarray, field: np.ndarray) -> np.ndarray:
+    return frames + field

@@ -1,0 +1,196 @@
+"""Neuropil: the diffuse glow of the dendritic and axonal felt around the cells.
+
+A few smooth spatial components live on the tissue canvas (so the haze moves with the
+brain). Each is modulated by an envelope mixing the local population's calcium (lagged
+and low-passed) with an independent slow log-normal drift:
+
+``T_k(t) = (1 − c)·exp(0.4·OU_k(t) − 0.08) + c·P(t)``, and the movie gains
+``amplitude·(1/n)·Σ_k T_k(t)·S_k(y, x)``.
+
+The drifts and the population low-pass are carried-state recurrences (scans), so they
+do not depend on chunking.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import dask.array as da
+import numpy as np
+from pydantic import Field
+from scipy.ndimage import gaussian_filter
+from scipy.signal import lfilter
+
+from ..acquisition import PositiveFloat
+from ..engine import ScanOutput, Scene, constant, map_ranges, scan, stream
+from .base import StepSpec
+
+KIND = "neuropil"
+#: Log-σ of the log-normal drift (its mean is kept at 1).
+DRIFT_LOG_SIGMA = 0.4
+
+
+class Neuropil(StepSpec):
+    """Additive diffuse background driven by population activity and slow drift.
+
+    Parameters
+    ----------
+    spatial_sigma_um : float
+        Smoothness (Gaussian σ) of the spatial components.
+    temporal_tau_s : float
+        Correlation time of each component's independent drift.
+    population_tau_s : float
+        Lag and low-pass time constant of the population driver.
+    amplitude : float
+        Strength, in scene intensity units (a cell's baseline f0 is 1).
+    n_components : int
+        Number of spatial components.
+    population_coupling : float
+        Share of the envelope that follows the population (0: pure drift, 1: pure
+        population).
+    """
+
+    kind: Literal["neuropil"] = KIND
+    writes_movie = True
+    spatial_sigma_um: PositiveFloat = 40.0
+    temporal_tau_s: PositiveFloat = 10.0
+    population_tau_s: PositiveFloat = 1.5
+    amplitude: PositiveFloat = 0.5
+    n_components: Annotated[int, Field(ge=1)] = 3
+    population_coupling: Annotated[float, Field(ge=0, le=1)] = 0.7
+
+    def build(self, scene: Scene) -> Scene:
+        acq = scene.spec.acquisition
+        spatial = spatial_components(scene.canvas_shape, self.spatial_sigma_um / acq.pixel_size_um,
+                                     self.n_components, scene.seed)  # fmt: skip
+        params = EnvelopeParams(
+            seed=scene.seed,
+            n_components=self.n_components,
+            drift_decay=math.exp(-1.0 / (self.temporal_tau_s * acq.fps)),
+            population_decay=math.exp(-1.0 / (self.population_tau_s * acq.fps)),
+        )
+        traces = scene.traces.get("C")
+        summed = (
+            traces.sum(axis=0)
+            if traces is not None
+            else da.zeros(scene.n_frames, chunks=scene.n_frames)
+        )
+        drift, population = scan(
+            scene.layer_name("neuropil", "envelopes"),
+            envelope_scan_step,
+            init=(drift_initial_state, constant(params, "neuropil-params")),
+            n_frames=scene.n_frames,
+            outputs=[
+                ScanOutput("drift", (self.n_components, None), np.float64),
+                ScanOutput("population", (None,), np.float64),
+            ],
+            sequences=[(summed, 0)],
+            constants=[constant(params, "neuropil-params")],
+        )
+        lognormal = da.exp(DRIFT_LOG_SIGMA * drift - DRIFT_LOG_SIGMA**2 / 2)
+        coupling = self.population_coupling if traces is not None else 0.0
+        driver = None
+        if traces is not None:
+            mean = population.mean()
+            # No population signal at all (e.g. f0 = 0 and no spikes): pure drift.
+            driver = da.where(mean > 1e-12, population / da.maximum(mean, 1e-300), 1.0)
+            coupling = da.where(mean > 1e-12, self.population_coupling, 0.0)
+            envelopes = (1 - coupling) * lognormal + coupling * driver[None, :]
+        else:
+            envelopes = lognormal
+        if "bleach" in scene.traces:  # the felt bleaches like the cells around it
+            envelopes = envelopes * scene.traces["bleach"].mean(axis=0)[None, :]
+        envelopes = envelopes.astype(np.float32)
+        dtype = np.dtype(scene.spec.output.store_dtype)
+        canvas_movie = scene.movie if scene.movie is not None else da.zeros(
+            (scene.n_frames, *scene.canvas_shape), dtype, chunks=(scene.frame_chunks, *scene.canvas_shape))  # fmt: skip
+        movie = map_ranges(
+            scene.layer_name("neuropil"),
+            add_neuropil_frames,
+            scene.frame_chunks,
+            scene.canvas_shape,
+            canvas_movie.dtype,
+            inputs=[(canvas_movie, 0), (envelopes, 1)],
+            constants=[
+                constant(spatial.astype(np.float32), "neuropil-spatial"),
+                float(self.amplitude),
+            ],
+        )
+        top, left, height, width = scene.fov_window
+        truth = {
+            "neuropil_spatial": (
+                ("component", "y", "x"),
+                spatial[:, top : top + height, left : left + width],
+            ),
+            "neuropil_temporal": (("component", "frame"), envelopes),
+        }
+        coords = {} if driver is None else {"neuropil_population": ("frame", driver)}
+        return scene.evolve(movie=movie, truth=truth, coords=coords)
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+def spatial_components(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
+    """n smooth fields in [0, 1] on the canvas, rescaled to share one spatial mean.
+
+    Each is white noise blurred by a Gaussian (edges extended), shifted to a minimum of 0
+    and divided by its maximum; a flat field becomes all ones.
+    """
+    fields = []
+    for k in range(n):
+        noise = stream(seed, KIND, "spatial", k).standard_normal(shape)
+        field = gaussian_filter(noise, sigma_px, mode="nearest")
+        field -= field.min()
+        peak = field.max()
+        fields.append(field / peak if peak > 1e-12 else np.ones(shape))
+    fields = np.asarray(fields)
+    if n > 1:
+        means = fields.mean(axis=(1, 2))
+        fields *= (means.mean() / np.maximum(means, 1e-12))[:, None, None]
+    return fields
+
+
+@dataclass(frozen=True)
+class EnvelopeParams:
+    seed: int
+    n_components: int
+    drift_decay: float  # per frame
+    population_decay: float  # per frame
+
+
+def drift_initial_state(params: EnvelopeParams):
+    """Drifts start stationary (unit normal); the population filter starts at its input."""
+    return {
+        "drift": stream(params.seed, KIND, "drift_init").standard_normal(params.n_components),
+        "population": None,
+    }
+
+
+def envelope_scan_step(
+    state, block: int, start: int, stop: int, summed: np.ndarray, params: EnvelopeParams
+):
+    """Unit-variance AR(1) drifts per component, and the one-pole low-passed population sum."""
+    a = params.drift_decay
+    noise = stream(params.seed, KIND, "drift", block).standard_normal(
+        (stop - start, params.n_components)
+    )
+    drift = lfilter(
+        [math.sqrt(1 - a * a)], [1.0, -a], noise, axis=0, zi=(a * state["drift"])[None, :]
+    )[0]
+    b = params.population_decay
+    previous = summed[0] if state["population"] is None else state["population"]
+    population = lfilter([1 - b], [1.0, -b], summed, zi=[b * previous])[0]
+    new_state = {"drift": drift[-1].copy(), "population": float(population[-1])}
+    return new_state, drift.T, population
+
+
+def add_neuropil_frames(start, stop, frames, envelopes, spatial, amplitude) -> np.ndarray:
+    """frames + amplitude·(1/n)·Σ_k envelopes[k, t]·spatial[k], components in order."""
+    out = frames.copy()
+    scale = np.float32(amplitude / len(spatial))
+    for k in range(len(spatial)):
+        out += (scale * envelopes[k])[:, None, None] * spatial[k]
+    return out
