@@ -19,6 +19,8 @@ from .steps import (
     Neuropil,
     PlaceNeurons,
     Sensor,
+    Vasculature,
+    VesselLayer,
     Vignette,
     detection_snr,
 )
@@ -40,6 +42,8 @@ __all__ = [
     "IlluminationProfile",
     "Leakage",
     "Neuropil",
+    "Vasculature",
+    "VesselLayer",
     "Vignette",
     "ImageSensor",
     "NeuronPopulation",

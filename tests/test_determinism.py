@@ -19,6 +19,8 @@ from minisim import (
     PlaceNeurons,
     Sensor,
     Spec,
+    Vasculature,
+    VesselLayer,
     Vignette,
     simulate,
 )
@@ -37,6 +39,7 @@ SPEC = Spec(
         CellOptics(),
         Composite(),
         Neuropil(n_components=2),
+        Vasculature(enabled=True, layers=[VesselLayer(root_radius_um=4.0, min_radius_um=1.0)]),
         IlluminationProfile(),
         Vignette(),
         Leakage(),
@@ -60,6 +63,8 @@ CHECKED = (
     "shift_x",
     "neuropil_temporal",
     "neuropil_population",
+    "vasculature_mask",
+    "vessel_overlap_fraction",
 )
 
 

@@ -14,6 +14,7 @@ from .neuropil import Neuropil
 from .optics import CellOptics
 from .place_neurons import NeuronPopulation, PlaceNeurons, neuron_footprint
 from .sensor import Sensor
+from .vasculature import Vasculature, VesselLayer
 
 #: Every step model that can be simulated, in canonical order.
 STEPS = (
@@ -22,6 +23,7 @@ STEPS = (
     CellOptics,
     Composite,
     Neuropil,
+    Vasculature,
     BrainMotion,
     IlluminationProfile,
     Vignette,
@@ -38,6 +40,8 @@ __all__ = [
     "IlluminationProfile",
     "Leakage",
     "Neuropil",
+    "Vasculature",
+    "VesselLayer",
     "Vignette",
     "radial_falloff",
     "RANK",
