@@ -5,10 +5,11 @@ from importlib.metadata import PackageNotFoundError, version
 from .acquisition import Acquisition, ImageSensor, Optics, Tissue
 from .errors import RecordingFormatWarning, SpecWarning
 from .recording import GroundTruth, Recording
-from .simulate import simulate
+from .simulate import simulate, simulate_video
 from .spec import AnyStep, Output, Spec
 from .steps import (
     DETECT_SNR_THRESHOLD,
+    Bleaching,
     BrainMotion,
     CellActivity,
     CellOptics,
@@ -33,6 +34,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 __all__ = [
     "Acquisition",
     "AnyStep",
+    "Bleaching",
     "BrainMotion",
     "CellActivity",
     "CellOptics",
@@ -59,4 +61,5 @@ __all__ = [
     "__version__",
     "detection_snr",
     "simulate",
+    "simulate_video",
 ]

@@ -144,6 +144,46 @@ class Recording:
             )
         return self.dataset[f"stage_{stage}"]
 
+    def write_video(
+        self,
+        path,
+        *,
+        vmax: float | None = None,
+        vmin: float = 0.0,
+        fps: float | None = None,
+        codec: str = "ffv1",
+        progress: bool = True,
+    ):
+        """Stream the observed movie into a grayscale video file, chunk by chunk.
+
+        Parameters
+        ----------
+        path : str or Path
+            Output file (``.avi`` or ``.mkv`` for the lossless default codec).
+        vmax, vmin : float
+            The intensity range mapped to 0–255. With a sensor ``vmax`` defaults to the ADC
+            maximum (8-bit counts are then written unchanged); without one it is required,
+            since continuous intensity has no natural white point.
+        fps : float
+            Playback rate (default: the acquisition's frame rate).
+        codec : str
+            ``"ffv1"`` (lossless, default), ``"rawvideo"``, or any codec ffmpeg offers.
+        """
+        from .video import write_movie
+
+        spec = self.spec
+        if vmax is None:
+            if spec.step("sensor") is None:
+                raise ValueError(
+                    "vmax is required without a sensor step: the movie is continuous intensity "
+                    "with no ADC range; pass e.g. vmax=float(rec.observed.max())"
+                )
+            vmax = float(spec.acquisition.image_sensor.max_count)
+        fps = spec.acquisition.fps if fps is None else fps
+        return write_movie(
+            self.observed.data, path, fps=fps, vmin=vmin, vmax=vmax, codec=codec, progress=progress
+        )
+
     def compute(self, **kwargs) -> Recording:
         """A recording with every array computed into memory (one pass, shared work)."""
         computed = self.dataset.compute(**kwargs)

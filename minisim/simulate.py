@@ -49,3 +49,12 @@ def simulate(spec: Spec, *, until: str | None = None, chunks=None) -> Recording:
         if step.stage == stop:
             break
     return assemble(scene)
+
+
+def simulate_video(spec: Spec, path, *, until: str | None = None, chunks=None, **video):
+    """Simulate and stream straight into a video file in bounded memory.
+
+    Keyword arguments go to :meth:`Recording.write_video` (``vmax``, ``vmin``, ``fps``,
+    ``codec``, ``progress``). Returns the path written.
+    """
+    return simulate(spec, until=until, chunks=chunks).write_video(path, **video)

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minisim import (
+    Bleaching,
     BrainMotion,
     CellActivity,
     CellOptics,
@@ -36,6 +37,7 @@ SPEC = Spec(
     steps=[
         PlaceNeurons(density_per_mm3=60000.0, morphology="cytosolic"),
         CellActivity(),
+        Bleaching(bleach_susceptibility=0.01),
         CellOptics(),
         Composite(),
         Neuropil(n_components=2),
@@ -65,6 +67,7 @@ CHECKED = (
     "neuropil_population",
     "vasculature_mask",
     "vessel_overlap_fraction",
+    "bleaching",
 )
 
 

@@ -4,6 +4,7 @@ A new effect is one new module here plus one line in :data:`STEPS` (and the spec
 """
 
 from .base import StepSpec
+from .bleaching import Bleaching
 from .brain_motion import BrainMotion
 from .catalog import CATALOG, INFO, RANK, STAGE_ALIASES, StepInfo, canonical_order
 from .cell_activity import CellActivity, calcium_kernel, kernel_timing
@@ -20,6 +21,7 @@ from .vasculature import Vasculature, VesselLayer
 STEPS = (
     PlaceNeurons,
     CellActivity,
+    Bleaching,
     CellOptics,
     Composite,
     Neuropil,
@@ -48,6 +50,7 @@ __all__ = [
     "STAGE_ALIASES",
     "STEPS",
     "STEP_FOR_KIND",
+    "Bleaching",
     "BrainMotion",
     "CellActivity",
     "CellOptics",

@@ -42,6 +42,10 @@ class StepSpec(FrozenModel):
         """A static (y, x) field multiplying the light the sensor collects, or None."""
         return None
 
+    def excitation_field(self, acquisition: Acquisition):
+        """A static (y, x) map of the excitation reaching the tissue, or None."""
+        return None
+
     def check_in_spec(self, spec) -> None:
         """Cross-field rules between this step and the rest of the spec.
 

@@ -34,8 +34,8 @@ class Composite(StepSpec):
         emission = scene.traces.get("C")
         if emission is None or scene.n_cells == 0:
             return scene
-        if "bleach" in scene.traces:
-            emission = emission * scene.traces["bleach"]
+        if "bleaching" in scene.traces:
+            emission = emission * scene.traces["bleaching"]
         footprints = scene.footprints.get("observed")
         if footprints is None:
             footprints = MultiScaleFootprints.full_resolution(scene.footprints["planted"])

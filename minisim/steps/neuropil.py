@@ -100,8 +100,8 @@ class Neuropil(StepSpec):
             envelopes = (1 - coupling) * lognormal + coupling * driver[None, :]
         else:
             envelopes = lognormal
-        if "bleach" in scene.traces:  # the felt bleaches like the cells around it
-            envelopes = envelopes * scene.traces["bleach"].mean(axis=0)[None, :]
+        if "bleaching" in scene.traces:  # the felt bleaches like the cells around it
+            envelopes = envelopes * scene.traces["bleaching"].mean(axis=0)[None, :]
         envelopes = envelopes.astype(np.float32)
         dtype = np.dtype(scene.spec.output.store_dtype)
         canvas_movie = scene.movie if scene.movie is not None else da.zeros(

@@ -1,0 +1,102 @@
+"""Photobleaching: each cell's pool of intact fluorophore fades with the light it emits.
+
+``dB/dt = (1 − B)/τ_turn − q·I·e(t)·B`` with ``B(0) = 1``: turnover replaces bleached
+indicator, emission (the clean trace e = C) under excitation I destroys it. Over one frame
+the drive is constant, so the update is exact:
+``k = 1/τ_turn + q·I·e_t``, ``B_eq = (1/τ_turn)/k``, ``B ← B_eq + (B − B_eq)·exp(−k)``.
+The fade is ground truth (``bleaching``); composite emits C·B and the neuropil fades with
+the cells' mean B.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from ..acquisition import NonNegativeFloat, PositiveFloat
+from ..engine import ScanOutput, Scene, constant, scan
+from .base import StepSpec
+from .detection import sample_field_at
+
+
+class Bleaching(StepSpec):
+    """Activity- and excitation-driven photobleaching (cell domain, before composite).
+
+    Parameters
+    ----------
+    bleach_susceptibility : float
+        Bleach rate in 1/s at unit excitation and unit emission (0 disables).
+    turnover_tau_s : float
+        Time constant of indicator turnover (recovery), s.
+    excitation_intensity : float
+        Excitation at the centre of the field, relative units; the illumination profile
+        (if any) scales it at each cell's rest position.
+    """
+
+    kind: Literal["bleaching"] = "bleaching"
+    bleach_susceptibility: NonNegativeFloat = 6.3e-6
+    turnover_tau_s: PositiveFloat = 20000.0
+    excitation_intensity: NonNegativeFloat = 1.0
+
+    def build(self, scene: Scene) -> Scene:
+        traces = scene.traces.get("C")
+        if traces is None:
+            return scene
+        acq = scene.spec.acquisition
+        excitation = np.full(scene.n_cells, self.excitation_intensity)
+        for step in scene.spec.steps:
+            field = step.excitation_field(acq)
+            if field is not None:
+                excitation = excitation * sample_field_at(field, acq, scene.cells["centers_um"])
+        params = BleachParams(
+            per_frame_rate=self.bleach_susceptibility / acq.fps,
+            turnover_frames=self.turnover_tau_s * acq.fps,
+        )
+        (fade,) = scan(
+            scene.layer_name("bleaching"),
+            bleach_scan_step,
+            init=(np.ones, scene.n_cells),
+            n_frames=scene.n_frames,
+            outputs=[ScanOutput("bleaching", (scene.n_cells, None), np.float32)],
+            sequences=[(traces, 1)],
+            constants=[constant(params, "bleach-params"), constant(excitation, "excitation")],
+        )
+        return scene.evolve(traces={"bleaching": fade}, cells={"excitation": excitation})
+
+
+@dataclass(frozen=True)
+class BleachParams:
+    per_frame_rate: float  # q, per frame at unit excitation and emission
+    turnover_frames: float  # τ_turn in frames
+
+
+def bleach_scan_step(pool, block, start, stop, emission, params: BleachParams, excitation):
+    """Advance each cell's intact fraction over frames [start, stop); output B before each update."""
+    pool = np.array(pool, float)
+    out = np.empty((len(pool), stop - start))
+    recovery = 1.0 / params.turnover_frames
+    dose = params.per_frame_rate * excitation
+    for k in range(stop - start):
+        out[:, k] = pool
+        rate = recovery + dose * emission[:, k]
+        equilibrium = np.where(rate > 0, recovery / np.where(rate > 0, rate, 1.0), 1.0)
+        pool = equilibrium + (pool - equilibrium) * np.exp(-rate)
+    return pool, out.astype(np.float32)
+
+
+def bleaching_floor(rate: float, intensity: float, emission: float, turnover_tau: float) -> float:
+    """The fixed point of the pool under constant drive: ``k_t/(k_t + q·I·e)`` with k_t = 1/τ."""
+    if min(rate, intensity, emission, turnover_tau) < 0:
+        raise ValueError("bleaching_floor takes non-negative rate, intensity, emission and tau")
+    recovery = 1.0 / turnover_tau if turnover_tau > 0 else 0.0
+    denominator = recovery + rate * intensity * emission
+    return 1.0 if denominator == 0 else recovery / denominator
+
+
+def dark_recovery(pool: float, time: float, turnover_tau: float):
+    """Recovery in the dark: ``1 − (1 − B0)·exp(−t/τ)``."""
+    if turnover_tau <= 0:
+        raise ValueError(f"turnover_tau={turnover_tau}: must be > 0")
+    return 1 - (1 - pool) * np.exp(-np.asarray(time, float) / turnover_tau)

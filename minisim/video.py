@@ -1,0 +1,157 @@
+"""Grayscale video export, streamed chunk by chunk (PyAV, the ``video`` extra).
+
+Frames map to 8 bits as ``floor(clip((x − vmin)/(vmax − vmin), 0, 1)·255 + 0.5)``; with
+an 8-bit sensor and the default range that is the identity, and the default FFV1 codec is
+lossless, so decoding the file gives back the counts exactly.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+
+#: Lossless grayscale codecs (decoded frames equal the encoded ones).
+LOSSLESS_CODECS = ("ffv1", "rawvideo")
+
+
+def to_uint8(frames: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
+    """Map intensities to 0–255 with rounding; ``vmax == vmin`` maps with a span of 1."""
+    span = (vmax - vmin) or 1.0
+    scaled = np.clip((frames.astype(np.float64) - vmin) / span, 0.0, 1.0)
+    return np.floor(scaled * 255 + 0.5).astype(np.uint8)
+
+
+def _import_av():
+    try:
+        import av
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'writing video needs PyAV: pip install "minisim[video]" (or "minisim[notebook]")'
+        ) from err
+    return av
+
+
+class _OrderedEncoder:
+    """A dask ``store`` target that encodes frame chunks in order, whatever order they come in.
+
+    Chunks finished early wait in a small buffer until the frames before them are written,
+    so the movie streams through in bounded memory.
+    """
+
+    def __init__(
+        self, path: Path, shape, fps: float, codec: str, vmin: float, vmax: float, progress
+    ):
+        av = _import_av()
+        self._av = av
+        self.container = av.open(str(path), "w")
+        self.stream = self.container.add_stream(codec, rate=_rate(fps))
+        self.stream.width, self.stream.height = shape[2], shape[1]
+        self.stream.pix_fmt = "gray"
+        self.vmin, self.vmax = vmin, vmax
+        self.next_frame = 0
+        self.pending: dict[int, np.ndarray] = {}
+        self.progress = progress
+        self.lock = threading.Lock()
+        self.shape = shape
+        self.dtype = np.dtype(np.uint8)
+        self.ndim = 3
+
+    def __setitem__(self, key, block):
+        start = key[0].start or 0
+        with self.lock:
+            self.pending[start] = to_uint8(np.asarray(block), self.vmin, self.vmax)
+            while self.next_frame in self.pending:
+                frames = self.pending.pop(self.next_frame)
+                for frame in frames:
+                    video_frame = self._av.VideoFrame.from_ndarray(frame, format="gray")
+                    for packet in self.stream.encode(video_frame):
+                        self.container.mux(packet)
+                self.next_frame += len(frames)
+                if self.progress is not None:
+                    self.progress.update(len(frames))
+
+    def close(self):
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+
+
+def _rate(fps: float):
+    from fractions import Fraction
+
+    return Fraction(fps).limit_denominator(1000)
+
+
+def write_movie(
+    movie: da.Array,
+    path,
+    *,
+    fps: float,
+    vmin: float = 0.0,
+    vmax: float,
+    codec: str = "ffv1",
+    progress: bool = True,
+) -> Path:
+    """Stream a lazy (frame, y, x) movie into a grayscale video file."""
+    path = Path(path)
+    if movie.shape[0] == 0:
+        raise ValueError("the movie has no frames to write")
+    bar = _progress_bar(movie.shape[0], path.name) if progress else None
+    encoder = _OrderedEncoder(path, movie.shape, fps, codec, vmin, vmax, bar)
+    try:
+        client = _distributed_client()
+        if client is None:
+            # The encoder lives in this process, so compute on local threads.
+            da.store(movie, encoder, lock=False, compute=True, scheduler="threads")
+        else:
+            _store_from_cluster(client, movie, encoder)
+    except BaseException:
+        encoder.container.close()
+        path.unlink(missing_ok=True)  # never leave a truncated file that looks whole
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    encoder.close()
+    return path
+
+
+def _distributed_client():
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def _store_from_cluster(client, movie: da.Array, encoder: _OrderedEncoder) -> None:
+    """Compute chunks on the cluster and encode them here as they arrive."""
+    from distributed import as_completed
+
+    starts = np.concatenate([[0], np.cumsum(movie.chunks[0])[:-1]])
+    blocks = movie.to_delayed().ravel()
+    futures = client.compute(list(blocks))
+    index = {future.key: k for k, future in enumerate(futures)}
+    for future in as_completed(futures):
+        k = index[future.key]
+        encoder[(slice(int(starts[k]), None),)] = future.result()
+        future.release()
+
+
+def _progress_bar(total: int, label: str):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - progress is optional
+        return None
+    return tqdm(total=total, unit="frame", desc=f"writing {label}", leave=False)
+
+
+def read_video(path) -> np.ndarray:
+    """Decode a grayscale video into a (frame, y, x) uint8 array (for checks and tests)."""
+    av = _import_av()
+    with av.open(str(path)) as container:
+        return np.stack([frame.to_ndarray(format="gray") for frame in container.decode(video=0)])
