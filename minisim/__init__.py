@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .acquisition import Acquisition, ImageSensor, Optics, Tissue
 from .errors import RecordingFormatWarning, SpecWarning
+from .persist import IncompleteStoreError, open_recording
 from .recording import GroundTruth, Recording
 from .simulate import simulate, simulate_video
 from .spec import AnyStep, Output, Spec
@@ -41,6 +42,7 @@ __all__ = [
     "DETECT_SNR_THRESHOLD",
     "Composite",
     "GroundTruth",
+    "IncompleteStoreError",
     "IlluminationProfile",
     "Leakage",
     "Neuropil",
@@ -60,6 +62,7 @@ __all__ = [
     "Tissue",
     "__version__",
     "detection_snr",
+    "open_recording",
     "simulate",
     "simulate_video",
 ]

@@ -184,6 +184,27 @@ class Recording:
             self.observed.data, path, fps=fps, vmin=vmin, vmax=vmax, codec=codec, progress=progress
         )
 
+    def to_zarr(self, store, *, mode: str = "w", storage_options=None):
+        """Stream the recording into a Zarr v3 store, chunk by chunk.
+
+        Parameters
+        ----------
+        store : str, Path or fsspec URL
+            Where to write (``"rec.zarr"``, ``"s3://bucket/rec.zarr"``, ...).
+        mode : "w", "w-" or "resume"
+            Overwrite, fail if the store exists, or finish an interrupted write of the same
+            spec (only missing frame chunks are computed).
+        storage_options : dict, optional
+            Passed to fsspec for URLs.
+
+        Returns the store. Chunks are computed by the dask scheduler in force (with a
+        ``distributed.Client``, on its workers). The store is flagged complete only after
+        its last chunk is written; :func:`minisim.open_recording` refuses incomplete ones.
+        """
+        from .persist import write_recording
+
+        return write_recording(self, store, mode=mode, storage_options=storage_options)
+
     def compute(self, **kwargs) -> Recording:
         """A recording with every array computed into memory (one pass, shared work)."""
         computed = self.dataset.compute(**kwargs)
@@ -217,7 +238,7 @@ def assemble(scene: Scene) -> Recording:
         "y_um": ("y", (np.arange(height) - (height - 1) / 2) * px),
         "x_um": ("x", (np.arange(width) - (width - 1) / 2) * px),
         "cell": np.arange(scene.n_cells),
-        "axis": ["z", "y", "x"],
+        "axis": np.array(["z", "y", "x"], dtype=object),  # variable-length: portable in Zarr v3
     }
     data_vars = {"observed": (("frame", "y", "x"), movie)}
     centers = scene.cells.get("centers_um", np.zeros((0, 3)))

@@ -93,7 +93,12 @@ class CellOptics(StepSpec):
             )
             for name, dtype in OpticsResult.PER_CELL.items()
         }  # fmt: skip
-        focal_0d = da.from_delayed(focal, (), dtype=float, name=scene.layer_name("optics", "focal"))
+        focal_0d = da.from_delayed(
+            delayed(np.asarray, pure=True)(focal, float),
+            (),
+            dtype=float,
+            name=scene.layer_name("optics", "focal"),
+        )
         footprints = delayed(getattr, pure=True)(
             result, "footprints", dask_key_name=scene.layer_name("optics", "observed")
         )

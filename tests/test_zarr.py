@@ -1,0 +1,154 @@
+"""Zarr stores: round trip, safe completion, resume, cluster writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+import minisim.steps.composite as composite_module
+from minisim import (
+    BrainMotion,
+    CellActivity,
+    CellOptics,
+    Composite,
+    IncompleteStoreError,
+    NeuronPopulation,
+    Neuropil,
+    PlaceNeurons,
+    RecordingFormatWarning,
+    Sensor,
+    Spec,
+    open_recording,
+    simulate,
+)
+
+from .conftest import small_acquisition
+
+SPEC = Spec(
+    acquisition=small_acquisition(px=40, duration_s=4.0),
+    seed=9,
+    steps=[
+        PlaceNeurons(),
+        CellActivity(),
+        CellOptics(),
+        Composite(),
+        Neuropil(),
+        BrainMotion(motion_amplitude_um=1.0, max_shift_um=2.0),
+        Sensor(),
+    ],  # fmt: skip
+)
+
+
+def assert_same_dataset(a: xr.Dataset, b: xr.Dataset) -> None:
+    assert set(a.variables) == set(b.variables)
+    for name in a.variables:
+        x, y = a[name].values, b[name].values
+        if x.dtype == object or y.dtype.kind in "OUT":
+            assert x.tolist() == y.tolist(), name
+            continue
+        assert x.dtype == y.dtype, (name, x.dtype, y.dtype)
+        assert x.tobytes() == y.tobytes(), name
+
+
+def store_bytes(path) -> dict[str, bytes]:
+    group = zarr.open_group(str(path), mode="r")
+    return {name: np.asarray(group[name][...]).tobytes() for name in group.array_keys()}
+
+
+def test_round_trip_is_exact_and_lazy(tmp_path):
+    rec = simulate(SPEC, chunks=16)
+    rec.to_zarr(tmp_path / "rec.zarr")
+    back = open_recording(tmp_path / "rec.zarr")
+    assert back.observed.chunks is not None  # lazy: dask-backed, nothing read yet
+    memory = rec.compute()
+    assert_same_dataset(memory.dataset, back.dataset)
+    assert back.spec == SPEC
+    assert back.ground_truth.detectable.dtype == bool
+    assert back.ground_truth.focal_depth_um == memory.ground_truth.focal_depth_um
+    assert np.array_equal(back.ground_truth.shifts.values, memory.ground_truth.shifts.values)
+
+
+def test_plain_xarray_sees_labelled_dims_and_truth(tmp_path):
+    simulate(SPEC).to_zarr(tmp_path / "rec.zarr")
+    ds = xr.open_zarr(tmp_path / "rec.zarr")
+    assert {"frame", "y", "x", "cell"} <= set(ds.dims)
+    assert ds["observed"].dims == ("frame", "y", "x")
+    for coord in ("time_s", "shift_y", "centers_um", "depth_um", "detectable", "frame"):
+        assert coord in ds.coords
+    assert ds.attrs["format_version"] == 1 and ds.attrs["minisim_complete"] is True
+    assert ds["observed"].encoding["chunks"][0] == ds["observed"].chunks[0][0]
+
+
+def test_empty_recording_round_trips(tmp_path):
+    spec = Spec(acquisition=small_acquisition(px=24, duration_s=1.0),
+                steps=[PlaceNeurons(populations=[NeuronPopulation(positions_um=[])]), CellActivity(), Composite()])  # fmt: skip
+    rec = simulate(spec)
+    rec.to_zarr(tmp_path / "empty.zarr")
+    back = open_recording(tmp_path / "empty.zarr")
+    assert back.ground_truth.n_units == 0 and back.ground_truth.A_planted.shape == (0, 24, 24)
+    assert_same_dataset(rec.compute().dataset, back.dataset)
+
+
+def test_interrupted_write_refuses_to_open_and_resumes_identically(tmp_path, monkeypatch):
+    reference = tmp_path / "reference.zarr"
+    simulate(SPEC, chunks=10).to_zarr(reference)
+
+    original = composite_module.composite_frames
+
+    def failing(start, stop, *args):
+        if start >= 40:
+            raise OSError("disk full (simulated)")
+        return original(start, stop, *args)
+
+    monkeypatch.setattr(composite_module, "composite_frames", failing)
+    broken = tmp_path / "broken.zarr"
+    with pytest.raises(OSError, match="simulated"):
+        simulate(SPEC, chunks=10).to_zarr(broken)
+    monkeypatch.setattr(composite_module, "composite_frames", original)
+    with pytest.raises(IncompleteStoreError, match="resume"):
+        open_recording(broken)
+    written_before = {k for k, v in zarr.open_group(str(broken)).attrs.items()}
+    assert "minisim_complete" in written_before
+    simulate(SPEC, chunks=10).to_zarr(broken, mode="resume")
+    assert store_bytes(broken) == store_bytes(reference)
+    assert_same_dataset(open_recording(broken).dataset, open_recording(reference).dataset)
+
+
+def test_resume_refuses_another_spec(tmp_path):
+    path = tmp_path / "a.zarr"
+    simulate(SPEC).to_zarr(path)
+    zarr.open_group(str(path), mode="r+").attrs["minisim_complete"] = False
+    other = SPEC.model_copy(update={"seed": 10})
+    with pytest.raises(ValueError, match="cannot resume"):
+        simulate(other).to_zarr(path, mode="resume")
+    with pytest.raises(FileExistsError):
+        simulate(SPEC).to_zarr(path, mode="w-")
+
+
+def test_format_version_and_hash_checks(tmp_path):
+    path = tmp_path / "a.zarr"
+    simulate(SPEC).to_zarr(path)
+    group = zarr.open_group(str(path), mode="r+")
+    group.attrs["cache_key"] = "0000000000000000"
+    with pytest.warns(RecordingFormatWarning, match="hash mismatch"):
+        open_recording(path)
+    group.attrs["format_version"] = 99
+    with pytest.raises(ValueError, match="re-simulate"):
+        open_recording(path)
+
+
+def test_local_cluster_writes_identical_bytes(tmp_path):
+    import distributed
+
+    local = tmp_path / "local.zarr"
+    simulate(SPEC, chunks=16).to_zarr(local)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        simulate(SPEC, chunks=16).to_zarr(tmp_path / "cluster.zarr")
+    assert store_bytes(tmp_path / "cluster.zarr") == store_bytes(local)
