@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -12,13 +13,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from minisim import (  # noqa: E402
     Acquisition,
+    BrainMotion,
     CellActivity,
     CellOptics,
     Composite,
+    IlluminationProfile,
     ImageSensor,
+    Leakage,
+    Neuropil,
     Optics,
     PlaceNeurons,
     Spec,
+    SpecWarning,
+    Vignette,
 )
 
 #: The examples ladder's seed.
@@ -37,12 +44,24 @@ def acquisition(small: bool = False) -> Acquisition:
 
 
 def rung_spec(rung: int, small: bool = False) -> Spec:
-    """The spec of ladder rung 1 (cells on black) or 2 (plus optics)."""
+    """The spec of ladder rung 1 to 5, exactly as the examples ladder writes it.
+
+    1: cells on black; 2: plus optics; 3: rung 2 plus brain motion; 4: rung 2 plus
+    neuropil; 5: rung 4 plus the static fields (illumination, vignette, leakage).
+    Rungs 4 and 5 build on rung 2, not 3: the ladder leaves motion out of them.
+    """
+    base = [PlaceNeurons(), CellActivity(), CellOptics(), Composite()]
     steps = {
         1: [PlaceNeurons(), CellActivity(), Composite()],
-        2: [PlaceNeurons(), CellActivity(), CellOptics(), Composite()],
+        2: base,
+        3: [*base, BrainMotion()],
+        4: [*base, Neuropil()],
+        5: [*base, Neuropil(), IlluminationProfile(), Vignette(), Leakage()],
     }[rung]
-    return Spec(acquisition=acquisition(small), seed=SEED, steps=steps)
+    with warnings.catch_warnings():
+        if small:  # the ladder's 10 µm motion is over 5% of the tiny 64 µm field: expected
+            warnings.simplefilter("ignore", SpecWarning)
+        return Spec(acquisition=acquisition(small), seed=SEED, steps=steps)
 
 
 def save(fig: plt.Figure, out_dir: Path, name: str, small: bool) -> Path:
