@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from .acquisition import Acquisition, ImageSensor, Optics, Tissue
+from .cache import cache_dir, cache_path, simulate_cached
 from .errors import RecordingFormatWarning, SpecWarning
 from .persist import IncompleteStoreError, open_recording
 from .recording import GroundTruth, Recording
@@ -26,6 +27,7 @@ from .steps import (
     Vignette,
     detection_snr,
 )
+from .sweep import SweptSpec, generate, sweep
 
 try:
     __version__ = version("minisim")
@@ -57,12 +59,18 @@ __all__ = [
     "Recording",
     "RecordingFormatWarning",
     "Spec",
+    "SweptSpec",
     "Sensor",
     "SpecWarning",
     "Tissue",
     "__version__",
     "detection_snr",
+    "cache_dir",
+    "cache_path",
+    "generate",
     "open_recording",
     "simulate",
+    "simulate_cached",
     "simulate_video",
+    "sweep",
 ]

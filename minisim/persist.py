@@ -14,9 +14,9 @@ import shutil
 import warnings
 from pathlib import Path
 
-import dask
 import xarray as xr
 import zarr
+from dask import delayed
 from zarr.core.sync import sync
 
 from .errors import RecordingFormatWarning
@@ -46,6 +46,13 @@ def _for_storage(ds: xr.Dataset) -> xr.Dataset:
 
 def write_recording(rec, store, *, mode: str = "w", storage_options=None):
     """Write (or resume writing) a recording; see :meth:`Recording.to_zarr`."""
+    write_recording_lazily(rec, store, mode=mode, storage_options=storage_options).compute()
+    return store
+
+
+def write_recording_lazily(rec, store, *, mode: str = "w", storage_options=None):
+    """Write the store's metadata now and return a Delayed that writes the chunks and
+    then flags the store complete (so many recordings can run as one computation)."""
     if mode not in ("w", "w-", "resume"):
         raise ValueError(
             f"mode={mode!r}: use 'w' (overwrite), 'w-' (fail if it exists) or 'resume'"
@@ -53,13 +60,24 @@ def write_recording(rec, store, *, mode: str = "w", storage_options=None):
     ds = _for_storage(rec.dataset)
     with zarr.config.set({"array.write_empty_chunks": True}):  # a chunk exists iff written
         if mode == "resume" and _exists(store, storage_options):
-            _resume(ds, store, storage_options)
+            writes = _resume(ds, store, storage_options)
         else:
             if mode == "w":
                 _remove(store, storage_options)
-            ds.to_zarr(store, mode="w-", compute=False, **_zarr_options(storage_options)).compute()
+            writes = [ds.to_zarr(store, mode="w-", compute=False, **_zarr_options(storage_options))]
+    return delayed(_finish, pure=False)(store, storage_options, writes)
+
+
+def _finish(store, storage_options, _written) -> None:
     _mark_complete(store, storage_options)
-    return store
+
+
+def is_complete(store, storage_options=None) -> bool:
+    """Does ``store`` hold a finished recording?"""
+    if not _exists(store, storage_options):
+        return False
+    group = zarr.open_group(store, mode="r", zarr_format=3, storage_options=storage_options)
+    return bool(group.attrs.get(COMPLETE_ATTR, False))
 
 
 def _exists(store, storage_options) -> bool:
@@ -77,10 +95,11 @@ def _remove(store, storage_options) -> None:
         zarr.open_group(store, mode="w", zarr_format=3, storage_options=storage_options)
 
 
-def _resume(ds: xr.Dataset, store, storage_options) -> None:
+def _resume(ds: xr.Dataset, store, storage_options) -> list:
+    """Lazy writes of whatever an interrupted write left out."""
     group = zarr.open_group(store, mode="r", zarr_format=3, storage_options=storage_options)
     if group.attrs.get(COMPLETE_ATTR):
-        return
+        return []
     if group.attrs.get("cache_key") != ds.attrs["cache_key"]:
         raise ValueError(
             f"cannot resume {store}: it holds spec {group.attrs.get('cache_key')}, not "
@@ -101,13 +120,12 @@ def _resume(ds: xr.Dataset, store, storage_options) -> None:
     ]
     lazy_static = [v for v in static if ds[v].chunks is not None]
     if lazy_static:  # footprints and per-cell flags: cheap, rewritten whole
-        only = ds[lazy_static].drop_vars(
-            [d for d in ds[lazy_static].dims if d in ds[lazy_static].coords]
-        )
+        only = ds[lazy_static]
+        only = only.drop_vars([v for v in only.variables if v not in lazy_static])
         writes.append(
             only.to_zarr(store, mode="r+", compute=False, **_zarr_options(storage_options))
         )
-    dask.compute(*writes)
+    return writes
 
 
 def _frame_bounds(ds: xr.Dataset) -> list[int]:
@@ -162,8 +180,7 @@ def open_recording(store, *, storage_options=None):
     ValueError
         If the store was written by an incompatible format version.
     """
-    from .recording import FORMAT_VERSION, Recording
-    from .spec import Spec
+    from .recording import FORMAT_VERSION, Recording, load_spec_quietly
 
     group = zarr.open_group(store, mode="r", zarr_format=3, storage_options=storage_options)
     if not group.attrs.get(COMPLETE_ATTR, False):
@@ -178,7 +195,7 @@ def open_recording(store, *, storage_options=None):
             f"{store} has format_version={version!r}, this minisim reads {FORMAT_VERSION}: "
             "re-simulate it from its spec (the attrs' 'spec' JSON) with this version"
         )
-    spec = Spec.model_validate_json(ds.attrs["spec"])
+    spec = load_spec_quietly(ds.attrs["spec"])
     if spec.cache_key() != ds.attrs.get("cache_key"):
         warnings.warn(
             f"{store}: spec hash mismatch (stored {ds.attrs.get('cache_key')}, spec hashes to "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import cached_property
 
 import dask.array as da
@@ -10,6 +11,7 @@ import xarray as xr
 
 from .engine import Footprints, Scene, constant, map_ranges
 from .engine.chunks import items_per_chunk, split_evenly
+from .errors import SpecWarning
 from .spec import Spec
 
 #: Version of the Dataset layout (names, dims, attrs). Bump on any incompatible change.
@@ -21,6 +23,13 @@ _PROVIDED_BY = {
     "S": "cell_activity",
     "amplitude": "cell_activity",
 }
+
+
+def load_spec_quietly(text: str) -> Spec:
+    """A stored spec, without repeating the SpecWarnings it raised when it was made."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpecWarning)
+        return Spec.model_validate_json(text)
 
 
 def _package_version() -> str:
@@ -117,7 +126,7 @@ class Recording:
 
     @cached_property
     def spec(self) -> Spec:
-        return Spec.model_validate_json(self.dataset.attrs["spec"])
+        return load_spec_quietly(self.dataset.attrs["spec"])
 
     @property
     def observed(self) -> xr.DataArray:
