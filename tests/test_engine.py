@@ -113,3 +113,18 @@ def test_footprints_pack_trim_and_densify():
     assert fp.visible_in(0, 0, 2, 2).tolist() == [False, True, False]
     sub = fp.subset(np.array([True, False, True]))
     assert len(sub) == 2 and sub.patch(0)[0] == (11, 22)
+
+
+def _sum_rows(start, stop, block):
+    return block.sum(axis=0, keepdims=False)[:, None].repeat(1, axis=1)[:, 0]
+
+
+def test_inputs_are_recut_to_the_consumer_chunks_inside_its_layer():
+    import dask.array as da
+
+    values = np.arange(30.0).reshape(3, 10)
+    source = da.from_array(values, chunks=(3, (4, 4, 2)))
+    out = map_ranges("test-recut", _sum_rows, (3, 5, 2), (), float, inputs=[(source, 1)])
+    assert np.array_equal(out.compute(), values.sum(axis=0))
+    layers = set(out.__dask_graph__().layers)
+    assert all(name.startswith(("test-recut", "array-")) for name in layers), layers

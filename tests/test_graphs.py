@@ -20,14 +20,8 @@ EXPECTED = (
     *(f"task_graph_rung{rung}.png" for rung in (1, 2, 3, 4, 5)),
 )
 
+
 #: Rungs whose observed movie has layers named by dask after a plain array operation.
-UNNAMED_LAYERS = {
-    3: "brain_motion hands its motion scans to dask.delayed (finalize-… layers)",
-    4: "neuropil builds its envelopes with plain dask ops (sum, exp, where, …)",
-    5: "neuropil builds its envelopes with plain dask ops (sum, exp, where, …)",
-}
-
-
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("graphs")
@@ -80,15 +74,7 @@ def test_task_graph_layers_follow_the_canonical_step_order(rung):
             )
 
 
-@pytest.mark.parametrize(
-    "rung",
-    [
-        pytest.param(rung, marks=pytest.mark.xfail(reason=UNNAMED_LAYERS[rung], strict=False))
-        if rung in UNNAMED_LAYERS
-        else rung
-        for rung in task_graphs.RUNGS
-    ],
-)
+@pytest.mark.parametrize("rung", task_graphs.RUNGS)
 def test_every_layer_is_named_after_a_step(rung):
     spec = rung_spec(rung, small=True)
     kinds = {step.kind for step in spec.steps}

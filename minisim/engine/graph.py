@@ -63,7 +63,7 @@ def map_ranges(
     dtype : numpy dtype
         Result dtype.
     inputs : sequence of (dask array, axis)
-        Arrays aligned with the leading axis along ``axis``; they are rechunked so block k
+        Arrays aligned with the leading axis along ``axis``; they are re-cut so block k
         of the input covers exactly the same range, with every other axis in one chunk.
     constants : sequence
         Extra arguments; values wrapped by :func:`constant` are stored once, and
@@ -73,13 +73,11 @@ def map_ranges(
     bounds = _offsets(chunks)
     dsk: dict = {}
     deps = []
-    aligned = []
-    for arr, axis in inputs:
-        axis = axis % arr.ndim
-        target = tuple(chunks if a == axis else (arr.shape[a],) for a in range(arr.ndim))
-        arr = arr.rechunk(target)
+    input_keys = []
+    for i, (arr, axis) in enumerate(inputs):
+        arr, keys = align_blocks(dsk, arr, axis, chunks, f"{name}-align{i}")
         deps.append(arr)
-        aligned.append((arr, axis))
+        input_keys.append(keys)
     args = []
     for c in constants:
         if isinstance(c, _Constant):
@@ -91,17 +89,71 @@ def map_ranges(
         else:
             args.append(c)
     for k in range(len(chunks)):
-        block_keys = [
-            (arr.name, *(k if a == axis else 0 for a in range(arr.ndim))) for arr, axis in aligned
-        ]
         dsk[(name, k, *(0,) * len(tail_shape))] = (
             func,
             int(bounds[k]),
             int(bounds[k + 1]),
-            *block_keys,
+            *(keys[k] for keys in input_keys),
             *args,
         )
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=deps)
     out_chunks = (chunks, *((int(s),) for s in tail_shape))
     meta = np.empty((0,) * (1 + len(tail_shape)), dtype)
     return da.Array(graph, name, out_chunks, dtype=dtype, meta=meta)
+
+
+def align_blocks(dsk: dict, arr: da.Array, axis: int, chunks: Sequence[int], prefix: str):
+    """Keys of ``arr``'s blocks re-cut to ``chunks`` along ``axis`` (whole along the others).
+
+    When the cuts already match, the array's own keys are used. Otherwise small tasks
+    named ``prefix`` concatenate the overlapping slices into the consumer's own layer,
+    so the task graph shows only steps, never anonymous rechunk layers.
+    Returns the (possibly rechunked along other axes) array and one key per target block.
+    """
+    axis = axis % arr.ndim
+    others = tuple((arr.shape[a],) if a != axis else arr.chunks[a] for a in range(arr.ndim))
+    if arr.chunks != others:
+        arr = arr.rechunk(others)
+    source = _offsets(arr.chunks[axis])
+    target = _offsets(chunks)
+    if tuple(arr.chunks[axis]) == tuple(chunks):
+        return arr, [
+            (arr.name, *(k if a == axis else 0 for a in range(arr.ndim)))
+            for k in range(len(chunks))
+        ]
+    keys = []
+    for k in range(len(chunks)):
+        lo, hi = int(target[k]), int(target[k + 1])
+        first = int(np.searchsorted(source, lo, side="right") - 1)
+        pieces = []
+        j = first
+        while j < len(source) - 1 and source[j] < hi:
+            start, stop = max(lo, source[j]) - source[j], min(hi, source[j + 1]) - source[j]
+            key = (arr.name, *(j if a == axis else 0 for a in range(arr.ndim)))
+            pieces.append((key, int(start), int(stop)))
+            j += 1
+        if len(pieces) == 1 and (pieces[0][1], pieces[0][2]) == (
+            0,
+            int(source[first + 1] - source[first]),
+        ):
+            keys.append(pieces[0][0])
+            continue
+        out_key = (prefix, k)
+        dsk[out_key] = (
+            _concat_slices,
+            axis,
+            [p[1] for p in pieces],
+            [p[2] for p in pieces],
+            *[p[0] for p in pieces],
+        )
+        keys.append(out_key)
+    return arr, keys
+
+
+def _concat_slices(axis, starts, stops, *blocks):
+    parts = []
+    for block, start, stop in zip(blocks, starts, stops, strict=True):
+        index = [slice(None)] * block.ndim
+        index[axis] = slice(start, stop)
+        parts.append(block[tuple(index)])
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)

@@ -19,7 +19,7 @@ import numpy as np
 from dask.highlevelgraph import HighLevelGraph
 
 from .chunks import split_evenly
-from .graph import _Constant
+from .graph import _Constant, align_blocks
 
 #: Frames per scan block. Part of the output contract: changing it changes results.
 SCAN_BLOCK = 1024
@@ -91,20 +91,19 @@ def scan(
     else:
         dsk[init_key] = init
     consts = _register(constants, dsk)
-    aligned = []
-    for arr, axis in sequences:
-        axis = axis % arr.ndim
-        arr = arr.rechunk(tuple(grid if a == axis else (arr.shape[a],) for a in range(arr.ndim)))
-        aligned.append((arr, axis))
+    deps = []
+    sequence_keys = []
+    for i, (arr, axis) in enumerate(sequences):
+        arr, keys = align_blocks(dsk, arr, axis, grid, f"{name}-align{i}")
+        deps.append(arr)
+        sequence_keys.append(keys)
     # Two chains share the recurrence: a chain of tiny states (each task runs its block and
     # keeps only the state), and per-block tasks that recompute their block from the state
     # before it when a consumer needs the outputs. The cheap state chain may run far ahead
     # of the pixel work without holding every block's outputs in memory.
     previous = init_key
     for k in range(len(grid)):
-        seq_keys = [
-            (arr.name, *(k if a == axis else 0 for a in range(arr.ndim))) for arr, axis in aligned
-        ]
+        seq_keys = [keys[k] for keys in sequence_keys]
         call = (step, previous, k, int(bounds[k]), int(bounds[k + 1]), *seq_keys, *consts)
         dsk[(block_name, k)] = (_step_block, *call)
         dsk[(state_name, k)] = (_state_only, *call)
@@ -116,9 +115,7 @@ def scan(
         for k in range(len(grid)):
             index = tuple(k if a == out.frame_axis else 0 for a in range(len(out.shape)))
             layer[(out_name, *index)] = (getitem, (block_name, k), j + 1)
-        graph = HighLevelGraph.from_collections(
-            out_name, layer, dependencies=[a for a, _ in aligned]
-        )
+        graph = HighLevelGraph.from_collections(out_name, layer, dependencies=deps)
         chunks = tuple(grid if s is None else (int(s),) for s in out.shape)
         meta = np.empty((0,) * len(out.shape), out.dtype)
         arrays.append(da.Array(graph, out_name, chunks, dtype=out.dtype, meta=meta))

@@ -23,7 +23,6 @@ from typing import Annotated, Literal
 
 import dask.array as da
 import numpy as np
-from dask import delayed
 from pydantic import Field, model_validator
 from scipy.signal import lfilter
 
@@ -134,13 +133,14 @@ class BrainMotion(StepSpec):
         )
 
     def shifts_px(self, scene: Scene) -> da.Array:
-        """Lazy (frame, 2) applied (dy, dx) in pixels, chunked like the movie."""
+        """Lazy (frame, 2) applied (dy, dx) in pixels."""
         acq: Acquisition = scene.spec.acquisition
         px = acq.pixel_size_um
         n = scene.n_frames
         if self.trajectory_um is not None:
+            trajectory = np.asarray(self.trajectory_um, float).reshape(n, 2) / px
             shifts = da.from_array(
-                np.asarray(self.trajectory_um, float).reshape(n, 2) / px, chunks=(n, 2)
+                trajectory, chunks=(n, 2), name=scene.layer_name("brain_motion", "trajectory")
             )
         elif self.model == "walk":
             params = WalkParams(scene.seed, self.walk_step_um / px, self.max_shift_um / px)
@@ -166,15 +166,21 @@ class BrainMotion(StepSpec):
                 ],
                 constants=[shared],
             )
-            whole = delayed(mix_and_scale, pure=True)(
-                loco.rechunk((n, 2)), slosh.rechunk((n, 2)), self.locomotion_fraction,
-                self.motion_amplitude_um / px, self.max_shift_um / px,
-                dask_key_name=scene.layer_name("brain_motion", "scale"),
-            )  # fmt: skip
-            shifts = da.from_delayed(
-                whole, (n, 2), np.float64, name=scene.layer_name("brain_motion", "shifts")
+            # The scale is a statistic of the whole trajectory: one task over all frames.
+            shifts = map_ranges(
+                scene.layer_name("brain_motion", "scale"),
+                mix_and_scale_frames,
+                (n,),
+                (2,),
+                np.float64,
+                inputs=[(loco, 0), (slosh, 0)],
+                constants=[
+                    self.locomotion_fraction,
+                    self.motion_amplitude_um / px,
+                    self.max_shift_um / px,
+                ],
             )
-        return shifts.rechunk((scene.frame_chunks, 2))
+        return shifts
 
     def oscillator_params(self, acq: Acquisition, seed: int) -> OscillatorParams:
         steps = max(round(MOTION_SIM_HZ / acq.fps), 1)
@@ -285,6 +291,11 @@ def oscillator_scan_step(state, block: int, start: int, stop: int, params: Oscil
         frames.append(x.reshape(stop - start, params.steps_per_frame, 2).mean(axis=1))
     new_state = {"low_pass": low_pass, "phase": float(cycles[-1] % 1.0), "oscillators": oscillators}
     return new_state, frames[0], frames[1]
+
+
+def mix_and_scale_frames(start, stop, locomotion, sloshing, *args):
+    """:func:`mix_and_scale` as a kernel over all frames [start, stop)."""
+    return mix_and_scale(locomotion, sloshing, *args)
 
 
 def mix_and_scale(locomotion, sloshing, fraction: float, amplitude_px: float, max_px: float):

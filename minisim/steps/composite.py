@@ -34,8 +34,9 @@ class Composite(StepSpec):
         emission = scene.traces.get("C")
         if emission is None or scene.n_cells == 0:
             return scene
-        if "bleaching" in scene.traces:
-            emission = emission * scene.traces["bleaching"]
+        inputs = [(emission, 1)]
+        if "bleaching" in scene.traces:  # emission is C·B
+            inputs.append((scene.traces["bleaching"], 1))
         footprints = scene.footprints.get("observed")
         if footprints is None:
             footprints = MultiScaleFootprints.full_resolution(scene.footprints["planted"])
@@ -46,18 +47,20 @@ class Composite(StepSpec):
             scene.frame_chunks,
             scene.canvas_shape,
             dtype,
-            inputs=[(emission, 1)],
+            inputs=inputs,
             constants=[constant(footprints, "footprints"), dtype.str],
         )
         movie = cells if scene.movie is None else scene.movie + cells
         return scene.evolve(movie=movie)
 
 
-def composite_frames(
-    start: int, stop: int, emission: np.ndarray, footprints: MultiScaleFootprints, dtype: str
-) -> np.ndarray:
+def composite_frames(start: int, stop: int, emission: np.ndarray, *rest) -> np.ndarray:
     """Frames [start, stop) of ``Σ_i emission[i, t]·A_i`` on the canvas.
 
-    ``emission`` is (cells, stop − start); cells are added in a fixed order.
+    ``emission`` is (cells, stop − start); ``rest`` is optionally the bleaching fade of
+    the same shape (emission is then C·B), then the footprints and the dtype.
     """
+    *fade, footprints, dtype = rest
+    if fade:
+        emission = emission * fade[0]
     return footprints.render(emission, np.dtype(dtype))

@@ -72,13 +72,8 @@ class Neuropil(StepSpec):
             population_decay=math.exp(-1.0 / (self.population_tau_s * acq.fps)),
         )
         traces = scene.traces.get("C")
-        summed = (
-            traces.sum(axis=0)
-            if traces is not None
-            else da.zeros(scene.n_frames, chunks=scene.n_frames)
-        )
         drift, population = scan(
-            scene.layer_name("neuropil", "envelopes"),
+            scene.layer_name("neuropil", "drivers"),
             envelope_scan_step,
             init=(drift_initial_state, constant(params, "neuropil-params")),
             n_frames=scene.n_frames,
@@ -86,23 +81,35 @@ class Neuropil(StepSpec):
                 ScanOutput("drift", (self.n_components, None), np.float64),
                 ScanOutput("population", (None,), np.float64),
             ],
-            sequences=[(summed, 0)],
+            sequences=[] if traces is None else [(traces, 1)],
             constants=[constant(params, "neuropil-params")],
         )
-        lognormal = da.exp(DRIFT_LOG_SIGMA * drift - DRIFT_LOG_SIGMA**2 / 2)
-        coupling = self.population_coupling if traces is not None else 0.0
+        inputs, names = [(drift, 1)], ["drift"]
         driver = None
         if traces is not None:
-            mean = population.mean()
-            # No population signal at all (e.g. f0 = 0 and no spikes): pure drift.
-            driver = da.where(mean > 1e-12, population / da.maximum(mean, 1e-300), 1.0)
-            coupling = da.where(mean > 1e-12, self.population_coupling, 0.0)
-            envelopes = (1 - coupling) * lognormal + coupling * driver[None, :]
-        else:
-            envelopes = lognormal
+            # Normalizing to mean 1 needs every frame: one task over the whole driver.
+            driver = map_ranges(
+                scene.layer_name("neuropil", "population"),
+                normalized_population,
+                (scene.n_frames,),
+                (),
+                np.float64,
+                inputs=[(population, 0)],
+            )
+            inputs.append((driver, 0))
+            names.append("population")
         if "bleaching" in scene.traces:  # the felt bleaches like the cells around it
-            envelopes = envelopes * scene.traces["bleaching"].mean(axis=0)[None, :]
-        envelopes = envelopes.astype(np.float32)
+            inputs.append((scene.traces["bleaching"], 1))
+            names.append("bleaching")
+        envelopes = map_ranges(
+            scene.layer_name("neuropil", "envelopes"),
+            envelope_frames,
+            scene.frame_chunks,
+            (self.n_components,),
+            np.float32,
+            inputs=inputs,
+            constants=[tuple(names), float(self.population_coupling)],
+        )
         dtype = np.dtype(scene.spec.output.store_dtype)
         canvas_movie = scene.movie if scene.movie is not None else da.zeros(
             (scene.n_frames, *scene.canvas_shape), dtype, chunks=(scene.frame_chunks, *scene.canvas_shape))  # fmt: skip
@@ -112,7 +119,7 @@ class Neuropil(StepSpec):
             scene.frame_chunks,
             scene.canvas_shape,
             canvas_movie.dtype,
-            inputs=[(canvas_movie, 0), (envelopes, 1)],
+            inputs=[(canvas_movie, 0), (envelopes, 0)],
             constants=[
                 constant(spatial.astype(np.float32), "neuropil-spatial"),
                 float(self.amplitude),
@@ -124,7 +131,7 @@ class Neuropil(StepSpec):
                 ("component", "y", "x"),
                 spatial[:, top : top + height, left : left + width],
             ),
-            "neuropil_temporal": (("component", "frame"), envelopes),
+            "neuropil_temporal": (("component", "frame"), envelopes.T),
         }
         coords = {} if driver is None else {"neuropil_population": ("frame", driver)}
         return scene.evolve(movie=movie, truth=truth, coords=coords)
@@ -169,10 +176,12 @@ def drift_initial_state(params: EnvelopeParams):
     }
 
 
-def envelope_scan_step(
-    state, block: int, start: int, stop: int, summed: np.ndarray, params: EnvelopeParams
-):
-    """Unit-variance AR(1) drifts per component, and the one-pole low-passed population sum."""
+def envelope_scan_step(state, block: int, start: int, stop: int, *args):
+    """Unit-variance AR(1) drifts per component, and the one-pole low-passed population sum.
+
+    ``args`` is ``(traces, params)`` with the (cell, frame) calcium, or ``(params,)``.
+    """
+    *traces, params = args
     a = params.drift_decay
     noise = stream(params.seed, KIND, "drift", block).standard_normal(
         (stop - start, params.n_components)
@@ -180,17 +189,45 @@ def envelope_scan_step(
     drift = lfilter(
         [math.sqrt(1 - a * a)], [1.0, -a], noise, axis=0, zi=(a * state["drift"])[None, :]
     )[0]
-    b = params.population_decay
-    previous = summed[0] if state["population"] is None else state["population"]
-    population = lfilter([1 - b], [1.0, -b], summed, zi=[b * previous])[0]
-    new_state = {"drift": drift[-1].copy(), "population": float(population[-1])}
-    return new_state, drift.T, population
+    if traces:
+        summed = traces[0].sum(axis=0, dtype=np.float64)
+        b = params.population_decay
+        previous = summed[0] if state["population"] is None else state["population"]
+        population = lfilter([1 - b], [1.0, -b], summed, zi=[b * previous])[0]
+        last = float(population[-1])
+    else:
+        population, last = np.zeros(stop - start), None
+    return {"drift": drift[-1].copy(), "population": last}, drift.T, population
+
+
+def normalized_population(start, stop, population) -> np.ndarray:
+    """The whole population driver scaled to mean 1 (NaN when there is no signal at all)."""
+    mean = population.mean()
+    return population / mean if mean > 1e-12 else np.full_like(population, np.nan)
+
+
+def envelope_frames(start, stop, *args) -> np.ndarray:
+    """(frame, component) envelopes ``(1 − c)·lognormal(drift) + c·P``, faded by bleaching.
+
+    ``args`` holds the inputs named in ``names`` (drift, then optionally the mean-1
+    population driver and bleaching), then ``names`` and the coupling c. Without a
+    population signal (a NaN driver) the envelope is the drift alone.
+    """
+    *inputs, names, coupling = args
+    given = dict(zip(names, inputs, strict=True))
+    envelope = np.exp(DRIFT_LOG_SIGMA * given["drift"] - DRIFT_LOG_SIGMA**2 / 2).T
+    driver = given.get("population")
+    if driver is not None and not np.isnan(driver).all():
+        envelope = (1 - coupling) * envelope + coupling * driver[:, None]
+    if "bleaching" in given:
+        envelope = envelope * given["bleaching"].mean(axis=0, dtype=np.float64)[:, None]
+    return envelope.astype(np.float32)
 
 
 def add_neuropil_frames(start, stop, frames, envelopes, spatial, amplitude) -> np.ndarray:
-    """frames + amplitude·(1/n)·Σ_k envelopes[k, t]·spatial[k], components in order."""
+    """frames + amplitude·(1/n)·Σ_k envelopes[t, k]·spatial[k], components in order."""
     out = frames.copy()
     scale = np.float32(amplitude / len(spatial))
     for k in range(len(spatial)):
-        out += (scale * envelopes[k])[:, None, None] * spatial[k]
+        out += (scale * envelopes[:, k])[:, None, None] * spatial[k]
     return out
