@@ -152,3 +152,48 @@ def test_local_cluster_writes_identical_bytes(tmp_path):
     ):
         simulate(SPEC, chunks=16).to_zarr(tmp_path / "cluster.zarr")
     assert store_bytes(tmp_path / "cluster.zarr") == store_bytes(local)
+
+
+def test_losing_a_worker_mid_write_still_gives_identical_bytes(tmp_path):
+    import os
+    import signal
+    import threading
+    import time
+
+    import distributed
+
+    spec = SPEC.model_copy(
+        update={"acquisition": SPEC.acquisition.model_copy(update={"duration_s": 20.0})}
+    )
+    local = tmp_path / "local.zarr"
+    simulate(spec, chunks=8).to_zarr(local)
+    target = tmp_path / "cluster.zarr"
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        errors = []
+
+        def write():
+            try:
+                simulate(spec, chunks=8).to_zarr(target)
+            except Exception as err:  # pragma: no cover - reported below
+                errors.append(err)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        chunks = target / "observed" / "c"
+        deadline = time.monotonic() + 60
+        while (
+            not (chunks.exists() and len(list(chunks.iterdir())) >= 3)
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.02)
+        pids = client.run(os.getpid)
+        os.kill(next(iter(pids.values())), signal.SIGKILL)  # one worker dies mid-run
+        writer.join(timeout=120)
+        assert not writer.is_alive() and not errors, errors
+    assert store_bytes(target) == store_bytes(local)
+    assert open_recording(target).ground_truth.n_units == open_recording(local).ground_truth.n_units
