@@ -214,6 +214,33 @@ class Recording:
 
         return write_recording(self, store, mode=mode, storage_options=storage_options)
 
+    def expected_counts(self) -> xr.DataArray:
+        """The sensor's noise-free output: this movie's expected photo-electrons digitized
+        (``floor(photons·QE·gain)``, clipped to the ADC range) with no random draws.
+
+        For a recording stopped before its sensor, e.g. ``simulate(spec, until="leakage")``
+        of a spec that has a ``Sensor``: the same scene the noisy counts come from, so the
+        two differ only by the noise. Lazy, like the movie.
+        """
+        from .steps.sensor import digitize
+
+        sensor = self.spec.step("sensor")
+        if sensor is None:
+            raise ValueError(
+                "expected_counts needs a spec with a Sensor step (it uses its exposure)"
+            )
+        if "sensor" in self.dataset.attrs.get("steps_run", []):
+            raise ValueError(
+                "this recording already holds sensor counts; take the intensity from "
+                "simulate(spec, until='leakage') (or the last step before the sensor)"
+            )
+        movie = self.observed
+        readout = sensor.readout(self.spec.acquisition, self.spec.seed, noise=False)
+        counts = digitize(
+            movie.data, readout, f"sensor-expected-{self.spec.cache_key()}", movie.chunks[0]
+        )
+        return movie.copy(data=counts).rename("expected_counts")
+
     def compute(self, **kwargs) -> Recording:
         """A recording with every array computed into memory (one pass, shared work)."""
         computed = self.dataset.compute(**kwargs)
@@ -291,6 +318,7 @@ def assemble(scene: Scene) -> Recording:
         "minisim_version": _package_version(),
         "cache_key": spec.cache_key(),
         "stages": list(scene.stages),
+        "steps_run": list(scene.steps_run),
         **scene.attrs,
     }
     return Recording(xr.Dataset(data_vars, coords=coords, attrs=attrs))

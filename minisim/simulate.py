@@ -43,7 +43,7 @@ def simulate(spec: Spec, *, until: str | None = None, chunks=None) -> Recording:
         token=tokenize(spec.model_dump_json(), frame_chunks),
     )
     for step in spec.steps:
-        scene = step.build(scene)
+        scene = step.build(scene).evolve(steps_run=(*scene.steps_run, step.kind))
         if spec.output.save_intermediates and step.writes_movie and scene.movie is not None:
             scene = scene.evolve(stages={step.stage: scene.movie})
         if step.stage == stop:

@@ -194,3 +194,17 @@ def test_rung6_sensor_defaults():
     obs = rec.observed.values
     assert obs.dtype == np.uint8 and obs.max() > 0
     assert rec.ground_truth.detectable.dtype == bool
+
+
+def test_expected_counts_are_the_noise_free_sensor():
+    spec = Spec(acquisition=small_acquisition(px=32, duration_s=1.0), seed=1,
+                steps=[PlaceNeurons(), CellActivity(), Composite(), Sensor(photons_per_unit=30.0)])  # fmt: skip
+    clean = simulate(spec, until="composite")
+    expected = clean.expected_counts().values
+    intensity = clean.observed.values.astype(np.float64)
+    assert expected.dtype == np.uint8
+    assert np.array_equal(expected, np.clip(np.floor(intensity * 30.0 * 0.7), 0, 255).astype(np.uint8))
+    noisy = simulate(spec).observed.values.astype(float)
+    assert abs(noisy.mean() - expected.mean()) < 1.0  # same scene, only the noise differs
+    with pytest.raises(ValueError, match="already holds sensor counts"):
+        simulate(spec).expected_counts()

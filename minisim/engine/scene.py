@@ -44,6 +44,8 @@ class Scene:
         Lazy (frame, y, x) movie, canvas-sized until the motion step crops it.
     truth : mapping of str → (dims, data)
         Extra ground-truth variables for the recording's Dataset.
+    steps_run : tuple of str
+        Kinds of the steps built so far (``until`` may stop early).
     stages : mapping of str → dask array
         Snapshots of the movie after each stage (when requested).
     attrs : mapping
@@ -70,6 +72,7 @@ class Scene:
     attrs: MappingProxyType = field(default_factory=_frozen)
     lazy: MappingProxyType = field(default_factory=_frozen)
     coords: MappingProxyType = field(default_factory=_frozen)
+    steps_run: tuple[str, ...] = ()
     token: str = ""
 
     @property
