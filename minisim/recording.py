@@ -58,6 +58,15 @@ class GroundTruth:
         """Number of cells in the ground truth."""
         return self._ds.sizes["cell"]
 
+    def detectable_subset(self) -> GroundTruth:
+        """The ground truth of the detectable cells only (the usual recall denominator).
+
+        Reading the flags computes them (cell-domain work: the traces' extremes, no pixels);
+        per-cell variables are subset, everything else is shared.
+        """
+        keep = np.asarray(self._ds["detectable"].values, bool)
+        return GroundTruth(self._ds.isel(cell=np.flatnonzero(keep)))
+
     @property
     def shifts(self) -> xr.DataArray:
         """(frame, shift_axis) applied (dy, dx) in pixels; positive moves content down/right.

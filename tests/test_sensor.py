@@ -203,8 +203,21 @@ def test_expected_counts_are_the_noise_free_sensor():
     expected = clean.expected_counts().values
     intensity = clean.observed.values.astype(np.float64)
     assert expected.dtype == np.uint8
-    assert np.array_equal(expected, np.clip(np.floor(intensity * 30.0 * 0.7), 0, 255).astype(np.uint8))
+    assert np.array_equal(
+        expected, np.clip(np.floor(intensity * 30.0 * 0.7), 0, 255).astype(np.uint8)
+    )
     noisy = simulate(spec).observed.values.astype(float)
     assert abs(noisy.mean() - expected.mean()) < 1.0  # same scene, only the noise differs
     with pytest.raises(ValueError, match="already holds sensor counts"):
         simulate(spec).expected_counts()
+
+
+def test_detectable_subset_keeps_only_detectable_cells():
+    spec = sensor_spec([(50.0, -15.0, -15.0), (50.0, 15.0, 15.0)], ppu=200.0)
+    gt = simulate(spec).ground_truth
+    sub = gt.detectable_subset()
+    keep = gt.detectable.values
+    assert sub.n_units == keep.sum()
+    assert np.array_equal(sub.C.values, gt.C.values[keep])
+    assert np.array_equal(sub.A_observed.values, gt.A_observed.values[keep])
+    assert sub.focal_depth_um == gt.focal_depth_um
