@@ -30,7 +30,13 @@ class IncompleteStoreError(RuntimeError):
 
 
 def _zarr_options(storage_options):
-    return {"zarr_format": 3, "consolidated": False, "storage_options": storage_options}
+    # Empty chunks are written too, so "a chunk exists" means "it was computed and written".
+    return {
+        "zarr_format": 3,
+        "consolidated": False,
+        "storage_options": storage_options,
+        "write_empty_chunks": True,
+    }
 
 
 def _for_storage(ds: xr.Dataset) -> xr.Dataset:
@@ -58,13 +64,12 @@ def write_recording_lazily(rec, store, *, mode: str = "w", storage_options=None)
             f"mode={mode!r}: use 'w' (overwrite), 'w-' (fail if it exists) or 'resume'"
         )
     ds = _for_storage(rec.dataset)
-    with zarr.config.set({"array.write_empty_chunks": True}):  # a chunk exists iff written
-        if mode == "resume" and _exists(store, storage_options):
-            writes = _resume(ds, store, storage_options)
-        else:
-            if mode == "w":
-                _remove(store, storage_options)
-            writes = [ds.to_zarr(store, mode="w-", compute=False, **_zarr_options(storage_options))]
+    if mode == "resume" and _exists(store, storage_options):
+        writes = _resume(ds, store, storage_options)
+    else:
+        if mode == "w":
+            _remove(store, storage_options)
+        writes = [ds.to_zarr(store, mode="w-", compute=False, **_zarr_options(storage_options))]
     return delayed(_finish, pure=False)(store, storage_options, writes)
 
 
