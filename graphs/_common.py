@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from minisim import (  # noqa: E402
     Acquisition,
+    Bleaching,
     BrainMotion,
     CellActivity,
     CellOptics,
@@ -23,6 +24,7 @@ from minisim import (  # noqa: E402
     Neuropil,
     Optics,
     PlaceNeurons,
+    Sensor,
     Spec,
     SpecWarning,
     Vignette,
@@ -44,11 +46,12 @@ def acquisition(small: bool = False) -> Acquisition:
 
 
 def rung_spec(rung: int, small: bool = False) -> Spec:
-    """The spec of ladder rung 1 to 5, exactly as the examples ladder writes it.
+    """The spec of ladder rung 1 to 6, exactly as the examples ladder writes it.
 
     1: cells on black; 2: plus optics; 3: rung 2 plus brain motion; 4: rung 2 plus
     neuropil; 5: rung 4 plus the static fields (illumination, vignette, leakage).
     Rungs 4 and 5 build on rung 2, not 3: the ladder leaves motion out of them.
+    6: the full recording, rung 5 plus bleaching, brain motion and the sensor.
     """
     base = [PlaceNeurons(), CellActivity(), CellOptics(), Composite()]
     steps = {
@@ -57,6 +60,19 @@ def rung_spec(rung: int, small: bool = False) -> Spec:
         3: [*base, BrainMotion()],
         4: [*base, Neuropil()],
         5: [*base, Neuropil(), IlluminationProfile(), Vignette(), Leakage()],
+        6: [
+            PlaceNeurons(),
+            CellActivity(),
+            Bleaching(),
+            CellOptics(),
+            Composite(),
+            Neuropil(),
+            BrainMotion(),
+            IlluminationProfile(),
+            Vignette(),
+            Leakage(),
+            Sensor(),
+        ],
     }[rung]
     with warnings.catch_warnings():
         if small:  # the ladder's 10 µm motion is over 5% of the tiny 64 µm field: expected

@@ -48,7 +48,6 @@ def main(out_dir: Path, small: bool = False) -> list[Path]:
         colors="w",
         linewidths=0.7,
         extent=contour_extent,
-        origin="upper",
     )
     ax.clabel(lines, fontsize=8, fmt="%.1f")
     ax.set_title(

@@ -17,6 +17,8 @@ EXPECTED = (
     "rung3_motion.png",
     "rung4_neuropil.png",
     "rung5_fields.png",
+    "rung6_sensor.png",
+    "vessels.png",
     *(f"task_graph_rung{rung}.png" for rung in (1, 2, 3, 4, 5)),
 )
 
@@ -96,3 +98,20 @@ def test_layout_routes_a_long_edge_around_the_boxes_it_skips():
     assert [round(x / (task_graphs.BOX_W + task_graphs.COL_GAP)) for x, _ in lane] == [1, 2]
     for x, y in lane:  # no box in the lane's slot
         assert all(abs(y - by) >= task_graphs.BOX_H for bx, by in position.values() if bx == x)
+
+
+def test_rung6_is_the_full_ladder_recording():
+    spec = rung_spec(6, small=True)
+    assert [step.kind for step in spec.steps] == [
+        "place_neurons",
+        "cell_activity",
+        "bleaching",
+        "optics",
+        "composite",
+        "neuropil",
+        "brain_motion",
+        "illumination_profile",
+        "vignette",
+        "leakage",
+        "sensor",
+    ]
