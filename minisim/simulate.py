@@ -42,12 +42,19 @@ def simulate(spec: Spec, *, until: str | None = None, chunks=None) -> Recording:
         canvas_shape=canvas,
         token=tokenize(spec.model_dump_json(), frame_chunks),
     )
-    for step in spec.steps:
+    steps = list(spec.steps)
+    if stop is not None:
+        steps = steps[: [s.stage for s in steps].index(stop) + 1]
+    prepared = False
+    for step in steps:
+        if step.writes_movie and not prepared:
+            # Whole-recording statistics first, so pixel chunks never wait on them.
+            for later in steps[steps.index(step) :]:
+                scene = later.prepare(scene)
+            prepared = True
         scene = step.build(scene).evolve(steps_run=(*scene.steps_run, step.kind))
         if spec.output.save_intermediates and step.writes_movie and scene.movie is not None:
             scene = scene.evolve(stages={step.stage: scene.movie})
-        if step.stage == stop:
-            break
     return assemble(scene)
 
 

@@ -10,6 +10,7 @@ from graphs import task_graphs
 from graphs.__main__ import main as graphs_main
 from graphs._common import rung_spec
 from minisim import simulate
+from minisim.steps import CATALOG
 
 EXPECTED = (
     "rung1_cells_on_black.png",
@@ -51,6 +52,9 @@ def test_every_rung_has_a_task_graph():
     assert task_graphs.RUNGS == (1, 2, 3, 4, 5)
 
 
+PIXEL_STEPS = {info.kind for info in CATALOG if info.domain != "cell"}
+
+
 @pytest.mark.parametrize("rung", task_graphs.RUNGS)
 def test_task_graph_layers_follow_the_canonical_step_order(rung):
     spec = rung_spec(rung, small=True)
@@ -69,8 +73,17 @@ def test_task_graph_layers_follow_the_canonical_step_order(rung):
     # Listed by the spec's step order, every box comes after the boxes it reads.
     column = task_graphs.layer_columns(deps)
     order = sorted(deps, key=lambda name: (kinds.index(prefixes[name]), column[name], name))
+    first_pixel_step = min(kinds.index(p) for p in prefixes.values() if p in PIXEL_STEPS)
     for position, name in enumerate(order):
         for source in deps[name]:
+            if "-statistic-" in source:
+                # A whole-recording statistic is prepared before any pixel work, from
+                # cell-domain layers only; pixel layers of earlier steps may wait for it.
+                assert all(
+                    kinds.index(prefixes[s]) < first_pixel_step or prefixes[s] == prefixes[source]
+                    for s in deps[source]
+                ), f"statistic {source} reads pixel layers"
+                continue
             assert order.index(source) < position, (
                 f"{name} reads {source}: layers out of the spec's order {kinds}"
             )

@@ -47,6 +47,7 @@ def map_ranges(
     dtype,
     inputs: Sequence[tuple[da.Array, int]] = (),
     constants: Sequence = (),
+    after: Sequence = (),
 ) -> da.Array:
     """A dask array whose block k is ``func(start_k, stop_k, *input_blocks, *constants)``.
 
@@ -68,6 +69,10 @@ def map_ranges(
     constants : sequence
         Extra arguments; values wrapped by :func:`constant` are stored once, and
         ``dask.delayed`` values become dependencies (their result is passed).
+    after : sequence of dask arrays or delayed
+        Values every block waits for without using them: whole-recording statistics that
+        pixel work should follow, so the scheduler never piles up finished pixel chunks
+        while it is still computing them.
     """
     chunks = tuple(int(c) for c in chunks)
     bounds = _offsets(chunks)
@@ -88,14 +93,15 @@ def map_ranges(
             args.append(c.key)
         else:
             args.append(c)
+    wait_keys = []
+    for value in after:
+        deps.append(value)
+        wait_keys.extend(value.__dask_keys__() if isinstance(value, da.Array) else [value.key])
     for k in range(len(chunks)):
-        dsk[(name, k, *(0,) * len(tail_shape))] = (
-            func,
-            int(bounds[k]),
-            int(bounds[k + 1]),
-            *(keys[k] for keys in input_keys),
-            *args,
-        )
+        task = (func, int(bounds[k]), int(bounds[k + 1]), *(keys[k] for keys in input_keys), *args)
+        if wait_keys:
+            task = (_after, list(_flatten(wait_keys)), *task)
+        dsk[(name, k, *(0,) * len(tail_shape))] = task
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=deps)
     out_chunks = (chunks, *((int(s),) for s in tail_shape))
     meta = np.empty((0,) * (1 + len(tail_shape)), dtype)
@@ -157,3 +163,15 @@ def _concat_slices(axis, starts, stops, *blocks):
         index[axis] = slice(start, stop)
         parts.append(block[tuple(index)])
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
+
+
+def _after(_waited, func, *args):
+    return func(*args)
+
+
+def _flatten(keys):
+    for key in keys:
+        if isinstance(key, list):
+            yield from _flatten(key)
+        else:
+            yield key

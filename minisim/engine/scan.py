@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import getitem
 
 import dask.array as da
 import numpy as np
@@ -22,7 +21,7 @@ from .chunks import split_evenly
 from .graph import _Constant, align_blocks
 
 #: Frames per scan block. Part of the output contract: changing it changes results.
-SCAN_BLOCK = 1024
+SCAN_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,6 @@ def scan(
     grid = split_evenly(n_frames, block)
     bounds = np.concatenate([[0], np.cumsum(grid)]).astype(int)
     state_name = f"{name}-state"
-    block_name = f"{name}-block"
     dsk: dict = {}
     init_key = (f"{name}-init",)
     if isinstance(init, tuple) and init and callable(init[0]):
@@ -97,24 +95,26 @@ def scan(
         arr, keys = align_blocks(dsk, arr, axis, grid, f"{name}-align{i}")
         deps.append(arr)
         sequence_keys.append(keys)
-    # Two chains share the recurrence: a chain of tiny states (each task runs its block and
-    # keeps only the state), and per-block tasks that recompute their block from the state
-    # before it when a consumer needs the outputs. The cheap state chain may run far ahead
-    # of the pixel work without holding every block's outputs in memory.
+    # The recurrence runs as a chain of tiny states (each task runs its block and keeps
+    # only the state). Each output's blocks are recomputed from the state before them,
+    # separately per output, so no two consumers share a block result: the cheap state
+    # chain may run far ahead of the pixel work, and a statistic over one output (e.g. a
+    # mean over all frames) never makes the scheduler hold another output's consumers.
     previous = init_key
+    calls = []
     for k in range(len(grid)):
         seq_keys = [keys[k] for keys in sequence_keys]
         call = (step, previous, k, int(bounds[k]), int(bounds[k + 1]), *seq_keys, *consts)
-        dsk[(block_name, k)] = (_step_block, *call)
         dsk[(state_name, k)] = (_state_only, *call)
+        calls.append(call)
         previous = (state_name, k)
     arrays = []
     for j, out in enumerate(outputs):
         out_name = f"{name}-{out.name}"
         layer = dict(dsk)
-        for k in range(len(grid)):
+        for k, call in enumerate(calls):
             index = tuple(k if a == out.frame_axis else 0 for a in range(len(out.shape)))
-            layer[(out_name, *index)] = (getitem, (block_name, k), j + 1)
+            layer[(out_name, *index)] = (_output_only, j + 1, *call)
         graph = HighLevelGraph.from_collections(out_name, layer, dependencies=deps)
         chunks = tuple(grid if s is None else (int(s),) for s in out.shape)
         meta = np.empty((0,) * len(out.shape), out.dtype)
@@ -133,8 +133,8 @@ def _register(values, dsk) -> list:
     return args
 
 
-def _step_block(step, state, k, start, stop, *args):
-    return step(state, k, start, stop, *args)
+def _output_only(j, step, state, k, start, stop, *args):
+    return step(state, k, start, stop, *args)[j]
 
 
 def _state_only(step, state, k, start, stop, *args):

@@ -10,6 +10,8 @@ import dask.array as da
 import numpy as np
 from dask.base import tokenize
 
+from .graph import map_ranges
+
 
 def _frozen(mapping=None) -> MappingProxyType:
     return MappingProxyType(dict(mapping or {}))
@@ -44,6 +46,13 @@ class Scene:
         Lazy (frame, y, x) movie, canvas-sized until the motion step crops it.
     truth : mapping of str → (dims, data)
         Extra ground-truth variables for the recording's Dataset.
+    signals : mapping of str → 1-d dask array
+        Per-frame quantities later steps read (not ground truth by themselves), e.g. the
+        population's summed calcium.
+    statistics : mapping of str → dask array or delayed
+        Whole-recording statistics (built before any pixel work, in layers named
+        ``<step>-statistic-…``) that every pixel layer built with :meth:`pixel_map` waits
+        for, so the scheduler never holds finished pixel chunks while computing them.
     steps_run : tuple of str
         Kinds of the steps built so far (``until`` may stop early).
     stages : mapping of str → dask array
@@ -72,6 +81,8 @@ class Scene:
     attrs: MappingProxyType = field(default_factory=_frozen)
     lazy: MappingProxyType = field(default_factory=_frozen)
     coords: MappingProxyType = field(default_factory=_frozen)
+    signals: MappingProxyType = field(default_factory=_frozen)
+    statistics: MappingProxyType = field(default_factory=_frozen)
     steps_run: tuple[str, ...] = ()
     token: str = ""
 
@@ -93,17 +104,37 @@ class Scene:
         """(top, left, height, width) of the field of view on the canvas."""
         return (*self.margin, *self.fov_shape)
 
+    def canvas_movie(self, dtype=np.float32) -> da.Array:
+        """The movie so far; lazily black (canvas-sized) if nothing emitted yet."""
+        if self.movie is not None:
+            return self.movie
+        return da.zeros(
+            (self.n_frames, *self.canvas_shape),
+            dtype=dtype,
+            chunks=(self.frame_chunks, *self.canvas_shape),
+        )
+
     def fov_movie(self, dtype=np.float32) -> da.Array:
         """The movie cropped to the field of view; lazily black if nothing emitted yet."""
         height, width = self.fov_shape
-        if self.movie is None:
-            return da.zeros(
-                (self.n_frames, height, width), dtype, chunks=(self.frame_chunks, height, width)
-            )
-        if self.movie.shape[1:] == (height, width):
-            return self.movie
+        movie = self.canvas_movie(dtype)
+        if movie.shape[1:] == (height, width):
+            return movie
         top, left = self.margin
-        return self.movie[:, top : top + height, left : left + width]
+        return movie[:, top : top + height, left : left + width]
+
+    def pixel_map(self, parts, func, tail_shape, dtype, inputs=(), constants=()) -> da.Array:
+        """A frame-chunked layer named after ``parts`` that waits for the statistics."""
+        return map_ranges(
+            self.layer_name(*parts),
+            func,
+            self.frame_chunks,
+            tail_shape,
+            dtype,
+            inputs=inputs,
+            constants=constants,
+            after=list(self.statistics.values()),
+        )
 
     def layer_name(self, *parts: str) -> str:
         """A deterministic, unique graph-layer name that starts with the step's name."""

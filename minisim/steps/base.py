@@ -53,6 +53,14 @@ class StepSpec(FrozenModel):
         legal but unusual ones.
         """
 
+    def prepare(self, scene: Scene) -> Scene:
+        """Before any pixel work: build this step's whole-recording statistics (lazily).
+
+        Statistics registered in ``scene.statistics`` are computed before pixel chunks,
+        which keeps memory bounded when a per-frame step depends on all frames.
+        """
+        return scene
+
     def build(self, scene: Scene) -> Scene:
         """Return a new scene with this step's lazy nodes added. Never computes frames."""
         raise NotImplementedError

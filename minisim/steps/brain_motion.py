@@ -112,16 +112,24 @@ class BrainMotion(StepSpec):
                 "widen the field with a coarser pixel"
             )
 
+    def prepare(self, scene: Scene) -> Scene:
+        """The physical model's scale is a statistic of the whole trajectory (its 99th
+        percentile): build it before any pixel work."""
+        if self.trajectory_um is None and self.model == "physical":
+            return scene.evolve(statistics={"brain_motion_shifts": self.shifts_px(scene)})
+        return scene
+
     def build(self, scene: Scene) -> Scene:
-        shifts = self.shifts_px(scene)
+        shifts = scene.statistics.get("brain_motion_shifts")
+        if shifts is None:
+            shifts = self.shifts_px(scene)
         height, width = scene.fov_shape
         top, left, _, _ = scene.fov_window
         movie = scene.movie
         if movie is not None:
-            movie = map_ranges(
-                scene.layer_name("brain_motion"),
+            movie = scene.pixel_map(
+                ("brain_motion",),
                 shift_and_crop_frames,
-                scene.frame_chunks,
                 (height, width),
                 movie.dtype,
                 inputs=[(movie, 0), (shifts, 0)],
@@ -168,7 +176,7 @@ class BrainMotion(StepSpec):
             )
             # The scale is a statistic of the whole trajectory: one task over all frames.
             shifts = map_ranges(
-                scene.layer_name("brain_motion", "scale"),
+                scene.layer_name("brain_motion", "statistic", "scale"),
                 mix_and_scale_frames,
                 (n,),
                 (2,),

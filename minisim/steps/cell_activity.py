@@ -103,7 +103,7 @@ class CellActivity(StepSpec):
         gains = brightness_gains(n, self.brightness_cv, stream(scene.seed, KIND, "gain"))
         burn_in = math.ceil(BURN_IN_TAUS * self.tau_decay_s * params.fps)
         shared = constant((params, gains, scene.seed), "cell_activity-params")
-        C, S = scan(
+        C, S, population = scan(
             scene.layer_name("cell_activity"),
             activity_scan_step,
             init=(activity_initial_state, shared, n, burn_in),
@@ -111,10 +111,15 @@ class CellActivity(StepSpec):
             outputs=[
                 ScanOutput("C", (n, None), np.float32),
                 ScanOutput("S", (n, None), np.float32),
+                ScanOutput("population", (None,), np.float64),
             ],
             constants=[shared],
         )
-        return scene.evolve(cells={"amplitude": gains}, traces={"C": C, "S": S})
+        return scene.evolve(
+            cells={"amplitude": gains},
+            traces={"C": C, "S": S},
+            signals={"population_calcium": population},
+        )
 
 
 @dataclass(frozen=True)
@@ -238,7 +243,10 @@ def activity_scan_step(state, block: int, start: int, stop: int, shared):
         trace = trace + params.trace_noise * stream(
             seed, KIND, "trace_noise", block
         ).standard_normal(trace.shape)
-    return state, trace.astype(np.float32), counts.T.astype(np.float32)
+    trace = trace.astype(np.float32)
+    # The population's summed calcium (what neuropil follows), from the stored traces.
+    population = trace.sum(axis=0, dtype=np.float64)
+    return state, trace, counts.T.astype(np.float32), population
 
 
 def activity_block(state, n_frames: int, params: ActivityParams, rngs: BlockStreams):

@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..engine import Scene, constant, map_ranges
+from ..engine import Scene, constant
 from ..engine.multiscale import MultiScaleFootprints
 from .base import StepSpec
 
@@ -41,10 +41,9 @@ class Composite(StepSpec):
         if footprints is None:
             footprints = MultiScaleFootprints.full_resolution(scene.footprints["planted"])
         dtype = np.dtype(scene.spec.output.store_dtype)
-        cells = map_ranges(
-            scene.layer_name("composite"),
+        cells = scene.pixel_map(
+            ("composite",),
             composite_frames,
-            scene.frame_chunks,
             scene.canvas_shape,
             dtype,
             inputs=inputs,

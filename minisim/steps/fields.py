@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field
 
 from ..acquisition import Acquisition, NonNegativeFloat, PositiveFloat
-from ..engine import Scene, constant, map_ranges
+from ..engine import Scene, constant
 from .base import StepSpec
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
@@ -126,10 +126,9 @@ class Leakage(StepSpec):
 def apply_static(scene: Scene, stage: str, kernel, field: np.ndarray):
     """The movie (cropped to the field of view, black if none yet) combined with a field."""
     movie = scene.fov_movie(np.dtype(scene.spec.output.store_dtype))
-    return map_ranges(
-        scene.layer_name(stage),
+    return scene.pixel_map(
+        (stage,),
         kernel,
-        scene.frame_chunks,
         scene.fov_shape,
         movie.dtype,
         inputs=[(movie, 0)],

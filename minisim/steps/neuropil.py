@@ -17,7 +17,6 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-import dask.array as da
 import numpy as np
 from pydantic import Field
 from scipy.ndimage import gaussian_filter
@@ -61,17 +60,17 @@ class Neuropil(StepSpec):
     n_components: Annotated[int, Field(ge=1)] = 3
     population_coupling: Annotated[float, Field(ge=0, le=1)] = 0.7
 
-    def build(self, scene: Scene) -> Scene:
+    def prepare(self, scene: Scene) -> Scene:
+        """The drifts and the population driver; the driver's mean-1 scaling needs every
+        frame, so it is a statistic computed before any pixel work."""
         acq = scene.spec.acquisition
-        spatial = spatial_components(scene.canvas_shape, self.spatial_sigma_um / acq.pixel_size_um,
-                                     self.n_components, scene.seed)  # fmt: skip
         params = EnvelopeParams(
             seed=scene.seed,
             n_components=self.n_components,
             drift_decay=math.exp(-1.0 / (self.temporal_tau_s * acq.fps)),
             population_decay=math.exp(-1.0 / (self.population_tau_s * acq.fps)),
         )
-        traces = scene.traces.get("C")
+        summed = scene.signals.get("population_calcium")
         drift, population = scan(
             scene.layer_name("neuropil", "drivers"),
             envelope_scan_step,
@@ -81,42 +80,48 @@ class Neuropil(StepSpec):
                 ScanOutput("drift", (self.n_components, None), np.float64),
                 ScanOutput("population", (None,), np.float64),
             ],
-            sequences=[] if traces is None else [(traces, 1)],
+            sequences=[] if summed is None else [(summed, 0)],
             constants=[constant(params, "neuropil-params")],
         )
-        inputs, names = [(drift, 1)], ["drift"]
-        driver = None
-        if traces is not None:
-            # Normalizing to mean 1 needs every frame: one task over the whole driver.
-            driver = map_ranges(
-                scene.layer_name("neuropil", "population"),
-                normalized_population,
-                (scene.n_frames,),
-                (),
-                np.float64,
-                inputs=[(population, 0)],
-            )
+        scene = scene.evolve(signals={"neuropil_drift": drift})
+        if summed is None:
+            return scene
+        driver = map_ranges(  # one task over the whole driver
+            scene.layer_name("neuropil", "statistic", "population"),
+            normalized_population,
+            (scene.n_frames,),
+            (),
+            np.float64,
+            inputs=[(population, 0)],
+        )
+        return scene.evolve(statistics={"neuropil_population": driver})
+
+    def build(self, scene: Scene) -> Scene:
+        acq = scene.spec.acquisition
+        spatial = spatial_components(scene.canvas_shape, self.spatial_sigma_um / acq.pixel_size_um,
+                                     self.n_components, scene.seed)  # fmt: skip
+        if "neuropil_drift" not in scene.signals:  # built on its own, e.g. in a unit test
+            scene = self.prepare(scene)
+        inputs, names = [(scene.signals["neuropil_drift"], 1)], ["drift"]
+        driver = scene.statistics.get("neuropil_population")
+        if driver is not None:
             inputs.append((driver, 0))
             names.append("population")
         if "bleaching" in scene.traces:  # the felt bleaches like the cells around it
             inputs.append((scene.traces["bleaching"], 1))
             names.append("bleaching")
-        envelopes = map_ranges(
-            scene.layer_name("neuropil", "envelopes"),
+        envelopes = scene.pixel_map(
+            ("neuropil", "envelopes"),
             envelope_frames,
-            scene.frame_chunks,
             (self.n_components,),
             np.float32,
             inputs=inputs,
             constants=[tuple(names), float(self.population_coupling)],
         )
-        dtype = np.dtype(scene.spec.output.store_dtype)
-        canvas_movie = scene.movie if scene.movie is not None else da.zeros(
-            (scene.n_frames, *scene.canvas_shape), dtype, chunks=(scene.frame_chunks, *scene.canvas_shape))  # fmt: skip
-        movie = map_ranges(
-            scene.layer_name("neuropil"),
+        canvas_movie = scene.canvas_movie(np.dtype(scene.spec.output.store_dtype))
+        movie = scene.pixel_map(
+            ("neuropil",),
             add_neuropil_frames,
-            scene.frame_chunks,
             scene.canvas_shape,
             canvas_movie.dtype,
             inputs=[(canvas_movie, 0), (envelopes, 0)],
@@ -179,9 +184,10 @@ def drift_initial_state(params: EnvelopeParams):
 def envelope_scan_step(state, block: int, start: int, stop: int, *args):
     """Unit-variance AR(1) drifts per component, and the one-pole low-passed population sum.
 
-    ``args`` is ``(traces, params)`` with the (cell, frame) calcium, or ``(params,)``.
+    ``args`` is ``(summed, params)`` with the population's summed calcium per frame, or
+    ``(params,)`` without activity.
     """
-    *traces, params = args
+    *summed, params = args
     a = params.drift_decay
     noise = stream(params.seed, KIND, "drift", block).standard_normal(
         (stop - start, params.n_components)
@@ -189,11 +195,10 @@ def envelope_scan_step(state, block: int, start: int, stop: int, *args):
     drift = lfilter(
         [math.sqrt(1 - a * a)], [1.0, -a], noise, axis=0, zi=(a * state["drift"])[None, :]
     )[0]
-    if traces:
-        summed = traces[0].sum(axis=0, dtype=np.float64)
+    if summed:
         b = params.population_decay
-        previous = summed[0] if state["population"] is None else state["population"]
-        population = lfilter([1 - b], [1.0, -b], summed, zi=[b * previous])[0]
+        previous = summed[0][0] if state["population"] is None else state["population"]
+        population = lfilter([1 - b], [1.0, -b], summed[0], zi=[b * previous])[0]
         last = float(population[-1])
     else:
         population, last = np.zeros(stop - start), None

@@ -75,7 +75,13 @@ class Sensor(StepSpec):
         movie = scene.fov_movie()  # darkness still reads out as noise
         acq = scene.spec.acquisition
         readout = self.readout(acq, scene.seed)
-        counts = digitize(movie, readout, scene.layer_name("sensor"), scene.frame_chunks)
+        counts = digitize(
+            movie,
+            readout,
+            scene.layer_name("sensor"),
+            scene.frame_chunks,
+            after=list(scene.statistics.values()),
+        )
         return scene.evolve(movie=counts, cells={"detectable": self.detectable(scene)})
 
     def detectable(self, scene: Scene):
@@ -130,7 +136,7 @@ class Readout:
     noise: bool = True
 
 
-def digitize(movie: da.Array, readout: Readout, name: str, frame_chunks) -> da.Array:
+def digitize(movie: da.Array, readout: Readout, name: str, frame_chunks, after=()) -> da.Array:
     """Lazy counts of a (frame, y, x) intensity movie."""
     return map_ranges(
         name,
@@ -140,6 +146,7 @@ def digitize(movie: da.Array, readout: Readout, name: str, frame_chunks) -> da.A
         np.dtype(readout.dtype),
         inputs=[(movie, 0)],
         constants=[constant(readout, "readout")],
+        after=after,
     )
 
 

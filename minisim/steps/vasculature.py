@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 from scipy.ndimage import gaussian_filter
 
 from ..acquisition import Acquisition, FrozenModel, NonNegativeFloat, PositiveFloat
-from ..engine import Scene, constant, map_ranges, stream
+from ..engine import Scene, constant, stream
 from ..engine.multiscale import MultiScaleFootprints
 from .base import StepSpec
 from .fields import multiply_frames
@@ -133,10 +133,9 @@ class Vasculature(StepSpec):
             mask_coord = mask
         canvas_movie = scene.movie
         if canvas_movie is not None:
-            canvas_movie = map_ranges(
-                scene.layer_name("vasculature"),
+            canvas_movie = scene.pixel_map(
+                ("vasculature",),
                 multiply_frames,
-                scene.frame_chunks,
                 scene.canvas_shape,
                 canvas_movie.dtype,
                 inputs=[(canvas_movie, 0)],
