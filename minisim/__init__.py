@@ -5,7 +5,20 @@ from importlib.metadata import PackageNotFoundError, version
 from .acquisition import Acquisition, ImageSensor, Optics, Tissue
 from .cache import cache_dir, cache_path, simulate_cached
 from .errors import RecordingFormatWarning, SpecWarning
+from .metrics import (
+    ActivityScore,
+    Match,
+    activity_similarity,
+    field_pearson,
+    footprint_mask,
+    footprint_roi_trace,
+    global_shift_from_trajectories,
+    hungarian_match,
+    shift_rmse,
+    trace_pearson,
+)
 from .persist import IncompleteStoreError, open_recording
+from .presets import Region, Scope, build_spec
 from .recording import GroundTruth, Recording
 from .simulate import simulate, simulate_video
 from .spec import AnyStep, Output, Spec
@@ -28,6 +41,7 @@ from .steps import (
     detection_snr,
 )
 from .sweep import SweptSpec, generate, sweep
+from .testing import benchmark
 
 try:
     __version__ = version("minisim")
@@ -36,6 +50,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "Acquisition",
+    "ActivityScore",
     "AnyStep",
     "Bleaching",
     "BrainMotion",
@@ -47,6 +62,7 @@ __all__ = [
     "IncompleteStoreError",
     "IlluminationProfile",
     "Leakage",
+    "Match",
     "Neuropil",
     "Vasculature",
     "VesselLayer",
@@ -58,19 +74,31 @@ __all__ = [
     "PlaceNeurons",
     "Recording",
     "RecordingFormatWarning",
+    "Region",
+    "Scope",
     "Spec",
     "SweptSpec",
     "Sensor",
     "SpecWarning",
     "Tissue",
     "__version__",
+    "activity_similarity",
+    "benchmark",
+    "build_spec",
     "detection_snr",
     "cache_dir",
     "cache_path",
+    "field_pearson",
+    "footprint_mask",
+    "footprint_roi_trace",
     "generate",
+    "global_shift_from_trajectories",
+    "hungarian_match",
     "open_recording",
+    "shift_rmse",
     "simulate",
     "simulate_cached",
     "simulate_video",
     "sweep",
+    "trace_pearson",
 ]
