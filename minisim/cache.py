@@ -28,7 +28,7 @@ def simulate_cached(spec: Spec, *, root=None, chunks=None):
     from .simulate import simulate
 
     path = cache_path(spec, root)
-    if not is_complete(path):
+    if not is_complete(path, same_version=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         simulate(spec, chunks=chunks).to_zarr(path, mode="resume")
     return open_recording(path)

@@ -64,10 +64,14 @@ def write_recording_lazily(rec, store, *, mode: str = "w", storage_options=None)
             f"mode={mode!r}: use 'w' (overwrite), 'w-' (fail if it exists) or 'resume'"
         )
     ds = _for_storage(rec.dataset)
-    if mode == "resume" and _exists(store, storage_options):
+    if (
+        mode == "resume"
+        and _exists(store, storage_options)
+        and _same_version(store, storage_options)
+    ):
         writes = _resume(ds, store, storage_options)
-    else:
-        if mode == "w":
+    else:  # a store from another version is rewritten: its bytes may differ
+        if mode in ("w", "resume"):
             _remove(store, storage_options)
         writes = [ds.to_zarr(store, mode="w-", compute=False, **_zarr_options(storage_options))]
     return delayed(_finish, pure=False)(store, storage_options, writes)
@@ -77,11 +81,26 @@ def _finish(store, storage_options, _written) -> None:
     _mark_complete(store, storage_options)
 
 
-def is_complete(store, storage_options=None) -> bool:
-    """Does ``store`` hold a finished recording?"""
+def _same_version(store, storage_options) -> bool:
+    from . import __version__
+
+    group = zarr.open_group(store, mode="r", zarr_format=3, storage_options=storage_options)
+    return group.attrs.get("minisim_version") == __version__
+
+
+def is_complete(store, storage_options=None, *, same_version: bool = False) -> bool:
+    """Does ``store`` hold a finished recording (written by this minisim version, if asked)?
+
+    Results may change between versions, so caches and archives treat a store written by
+    another version as missing and simulate it again.
+    """
+    from . import __version__
+
     if not _exists(store, storage_options):
         return False
     group = zarr.open_group(store, mode="r", zarr_format=3, storage_options=storage_options)
+    if same_version and group.attrs.get("minisim_version") != __version__:
+        return False
     return bool(group.attrs.get(COMPLETE_ATTR, False))
 
 
@@ -201,6 +220,15 @@ def open_recording(store, *, storage_options=None):
             "re-simulate it from its spec (the attrs' 'spec' JSON) with this version"
         )
     spec = load_spec_quietly(ds.attrs["spec"])
+    from . import __version__
+
+    if ds.attrs.get("minisim_version") != __version__:
+        warnings.warn(
+            f"{store} was written by minisim {ds.attrs.get('minisim_version')}, this is "
+            f"{__version__}: re-simulating its spec may not give the same bytes",
+            RecordingFormatWarning,
+            stacklevel=2,
+        )
     if spec.cache_key() != ds.attrs.get("cache_key"):
         warnings.warn(
             f"{store}: spec hash mismatch (stored {ds.attrs.get('cache_key')}, spec hashes to "

@@ -191,10 +191,11 @@ class Recording:
 
         spec = self.spec
         if vmax is None:
-            if spec.step("sensor") is None:
+            if "sensor" not in self.dataset.attrs.get("steps_run", []):
                 raise ValueError(
-                    "vmax is required without a sensor step: the movie is continuous intensity "
-                    "with no ADC range; pass e.g. vmax=float(rec.observed.max())"
+                    "vmax is required without a sensor step (or when stopping before it): the "
+                    "movie is continuous intensity with no ADC range; pass e.g. "
+                    "vmax=float(rec.observed.max())"
                 )
             vmax = float(spec.acquisition.image_sensor.max_count)
         fps = spec.acquisition.fps if fps is None else fps

@@ -104,7 +104,7 @@ def generate(specs: Iterable[Spec], root, *, client=None, chunks=None) -> Path:
         key = spec.cache_key()
         store = root / f"{key}.zarr"
         entries.append({"store": store.name, "cache_key": key, "axes": getattr(spec, "axes", {})})
-        if not is_complete(store):
+        if not is_complete(store, same_version=True):
             writes.append(
                 write_recording_lazily(simulate(spec, chunks=chunks), store, mode="resume")
             )

@@ -130,3 +130,10 @@ def test_bleaching_in_a_recording():
     unbleached = simulate(strong.spec.model_copy(update={"steps": tuple(
         s for s in strong.spec.steps if s.kind != "bleaching")}), until="cells_only").observed.values  # fmt: skip
     assert cells[-1].sum() < 0.95 * unbleached[-1].sum()
+
+
+def test_video_before_the_sensor_needs_vmax(tmp_path):
+    spec = Spec(acquisition=small_acquisition(px=32, duration_s=1.0), steps=[
+        PlaceNeurons(), CellActivity(), Composite(), Sensor()])  # fmt: skip
+    with pytest.raises(ValueError, match="vmax is required"):
+        simulate(spec, until="composite").write_video(tmp_path / "x.avi")

@@ -79,6 +79,7 @@ def spec(vessels, extra=()):
                 steps=[PlaceNeurons(), CellActivity(), CellOptics(), Composite(), vessels, *extra])  # fmt: skip
 
 
+@pytest.mark.filterwarnings("ignore:vasculature has 1 layer:minisim.SpecWarning")
 def test_disabled_step_is_a_no_op():
     plain = simulate(spec(Vasculature()))
     off = simulate(spec(Vasculature(enabled=False, layers=[VesselLayer()])))
@@ -101,3 +102,18 @@ def test_lazy_focus_path_gives_the_same_kind_of_mask():
     mask = rec.ground_truth.vasculature_mask.values
     assert mask.shape == (80, 80) and mask.min() < 1.0
     assert rec.ground_truth.vessel_overlap_fraction.shape == (rec.ground_truth.n_units,)
+
+
+def test_layers_without_enabled_warn():
+    from minisim import SpecWarning
+
+    with pytest.warns(SpecWarning, match="enabled=False"):
+        Spec(acquisition=small_acquisition(px=40), steps=[Vasculature(layers=[VesselLayer()])])
+
+
+def test_dark_movie_keeps_the_store_dtype():
+    from minisim import Output
+
+    spec = Spec(acquisition=small_acquisition(px=24, duration_s=0.5), steps=[PlaceNeurons()],
+                output=Output(store_dtype="float32"))  # fmt: skip
+    assert simulate(spec).observed.dtype == np.float32

@@ -197,3 +197,13 @@ def test_losing_a_worker_mid_write_still_gives_identical_bytes(tmp_path):
         assert not writer.is_alive() and not errors, errors
     assert store_bytes(target) == store_bytes(local)
     assert open_recording(target).ground_truth.n_units == open_recording(local).ground_truth.n_units
+
+
+def test_a_store_from_another_version_warns_and_is_rewritten_on_resume(tmp_path):
+    path = tmp_path / "old.zarr"
+    simulate(SPEC).to_zarr(path)
+    zarr.open_group(str(path), mode="r+").attrs["minisim_version"] = "0.0.1"
+    with pytest.warns(RecordingFormatWarning, match="written by minisim 0.0.1"):
+        open_recording(path)
+    simulate(SPEC).to_zarr(path, mode="resume")  # not this version's bytes: rewritten whole
+    assert zarr.open_group(str(path)).attrs["minisim_version"] != "0.0.1"

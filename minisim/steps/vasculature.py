@@ -21,7 +21,7 @@ from scipy.ndimage import gaussian_filter
 from ..acquisition import Acquisition, FrozenModel, NonNegativeFloat, PositiveFloat
 from ..engine import Scene, constant, stream
 from ..engine.multiscale import MultiScaleFootprints
-from .base import StepSpec
+from .base import StepSpec, warn_spec
 from .fields import multiply_frames
 from .optics import resolve_focal_plane
 
@@ -86,6 +86,13 @@ class Vasculature(StepSpec):
     writes_movie = True
     enabled: bool = False
     layers: tuple[VesselLayer, ...] = ()
+
+    def check_in_spec(self, spec) -> None:
+        if self.layers and not self.enabled:
+            warn_spec(
+                f"vasculature has {len(self.layers)} layer(s) but enabled=False, so it does "
+                "nothing: pass Vasculature(enabled=True, layers=[...]) to draw them"
+            )
 
     def build(self, scene: Scene) -> Scene:
         if not self.enabled or not self.layers:
