@@ -72,7 +72,7 @@ class Optics(FrozenModel):
         return self.na**2
 
     def defocus_sigma_um(self, depth_um, focal_um):
-        """Geometric defocus blur σ = NA·|z − z_focal| (µm); conserves intensity."""
+        """Geometric defocus blur ``σ = NA·|z − z_focal|`` (µm); conserves intensity."""
         return self.na * np.abs(np.asarray(depth_um, float) - focal_um)
 
     def curvature_shift_um(self, radius_um):

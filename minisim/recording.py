@@ -216,7 +216,9 @@ class Recording:
         storage_options : dict, optional
             Passed to fsspec for URLs.
 
-        Returns the store. Chunks are computed by the dask scheduler in force (with a
+        Returns
+        -------
+        The store. Chunks are computed by the dask scheduler in force (with a
         ``distributed.Client``, on its workers). The store is flagged complete only after
         its last chunk is written; :func:`minisim.open_recording` refuses incomplete ones.
         """

@@ -234,7 +234,9 @@ _ALIASES = {"A": "footprints", "C": "traces", "S": "activity"}
 class Estimate:
     """What an analysis pipeline recovered from a movie.
 
-    Parameters (keywords only; each has two spellings, give one)
+    Keyword-only; each parameter has two spellings, give one.
+
+    Parameters
     ----------
     A / footprints : (unit, y, x) array-like
         Required. numpy, dask or xarray.
