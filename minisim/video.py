@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dask.array as da
 import numpy as np
+from dask import delayed
 
 #: Lossless grayscale codecs (decoded frames equal the encoded ones).
 LOSSLESS_CODECS = ("ffv1", "rawvideo")
@@ -104,8 +105,7 @@ def write_movie(
     try:
         client = _distributed_client()
         if client is None:
-            # The encoder lives in this process, so compute on local threads.
-            da.store(movie, encoder, lock=False, compute=True, scheduler="threads")
+            _store_in_order(movie, encoder)
         else:
             _store_from_cluster(client, movie, encoder)
     except BaseException:
@@ -117,6 +117,21 @@ def write_movie(
             bar.close()
     encoder.close()
     return path
+
+
+def _store_in_order(movie: da.Array, encoder: _OrderedEncoder) -> None:
+    """Encode chunk k only after chunk k − 1: a chain the scheduler follows front to back,
+    so finished chunks never pile up waiting for an earlier one. The encoder lives in this
+    process, so this runs on local threads."""
+    starts = np.concatenate([[0], np.cumsum(movie.chunks[0])[:-1]])
+    written = None
+    for start, block in zip(starts, movie.to_delayed(optimize_graph=False).ravel(), strict=True):
+        written = delayed(_encode_after, pure=False)(encoder, int(start), block, written)
+    written.compute(scheduler="threads")
+
+
+def _encode_after(encoder, start, block, _previous):
+    encoder[(slice(start, None),)] = block
 
 
 def _distributed_client():
