@@ -54,16 +54,23 @@ class Bleaching(StepSpec):
             per_frame_rate=self.bleach_susceptibility / acq.fps,
             turnover_frames=self.turnover_tau_s * acq.fps,
         )
-        (fade,) = scan(
+        fade, mean = scan(
             scene.layer_name("bleaching"),
             bleach_scan_step,
             init=(np.ones, scene.n_cells),
             n_frames=scene.n_frames,
-            outputs=[ScanOutput("bleaching", (scene.n_cells, None), np.float32)],
+            outputs=[
+                ScanOutput("bleaching", (scene.n_cells, None), np.float32),
+                ScanOutput("mean", (None,), np.float64),
+            ],
             sequences=[(traces, 1)],
             constants=[constant(params, "bleach-params"), constant(excitation, "excitation")],
         )
-        return scene.evolve(traces={"bleaching": fade}, cells={"excitation": excitation})
+        return scene.evolve(
+            traces={"bleaching": fade},
+            cells={"excitation": excitation},
+            signals={"bleaching_mean": mean},
+        )
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,9 @@ def bleach_scan_step(pool, block, start, stop, emission, params: BleachParams, e
         rate = recovery + dose * emission[:, k]
         equilibrium = np.where(rate > 0, recovery / np.where(rate > 0, rate, 1.0), 1.0)
         pool = equilibrium + (pool - equilibrium) * np.exp(-rate)
-    return pool, out.astype(np.float32)
+    out = out.astype(np.float32)
+    # The cells' mean fade per frame (what the neuropil fades with), from the stored values.
+    return pool, out, out.mean(axis=0, dtype=np.float64)
 
 
 def bleaching_floor(rate: float, intensity: float, emission: float, turnover_tau: float) -> float:

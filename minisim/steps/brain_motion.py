@@ -113,11 +113,19 @@ class BrainMotion(StepSpec):
             )
 
     def prepare(self, scene: Scene) -> Scene:
-        """The physical model's scale is a statistic of the whole trajectory (its 99th
-        percentile): build it before any pixel work."""
-        if self.trajectory_um is None and self.model == "physical":
-            return scene.evolve(statistics={"brain_motion_shifts": self.shifts_px(scene)})
-        return scene
+        """The trajectory, before any pixel work (the physical model's scale is its 99th
+        percentile, a statistic of every frame)."""
+        # The trajectory is tiny (frames × 2): computed whole before any pixel work.
+        shifts = self.shifts_px(scene)
+        whole = map_ranges(
+            scene.layer_name("brain_motion", "statistic", "shifts"),
+            _identity,
+            (scene.n_frames,),
+            (2,),
+            np.float64,
+            inputs=[(shifts, 0)],
+        )
+        return scene.evolve(statistics={"brain_motion_shifts": whole})
 
     def build(self, scene: Scene) -> Scene:
         shifts = scene.statistics.get("brain_motion_shifts")
@@ -223,6 +231,10 @@ def walk_scan_step(position, block: int, start: int, stop: int, params: WalkPara
             pos = clamp_radius(pos + steps[k], params.max_px)
         out[k] = pos
     return pos, out
+
+
+def _identity(start, stop, values):
+    return values
 
 
 def clamp_radius(shifts: np.ndarray, max_px: float) -> np.ndarray:

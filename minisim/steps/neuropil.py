@@ -83,41 +83,44 @@ class Neuropil(StepSpec):
             sequences=[] if summed is None else [(summed, 0)],
             constants=[constant(params, "neuropil-params")],
         )
-        scene = scene.evolve(signals={"neuropil_drift": drift})
-        if summed is None:
-            return scene
-        driver = map_ranges(  # one task over the whole driver
-            scene.layer_name("neuropil", "statistic", "population"),
-            normalized_population,
-            (scene.n_frames,),
-            (),
-            np.float64,
-            inputs=[(population, 0)],
-        )
-        return scene.evolve(statistics={"neuropil_population": driver})
-
-    def build(self, scene: Scene) -> Scene:
-        acq = scene.spec.acquisition
-        spatial = spatial_components(scene.canvas_shape, self.spatial_sigma_um / acq.pixel_size_um,
-                                     self.n_components, scene.seed)  # fmt: skip
-        if "neuropil_drift" not in scene.signals:  # built on its own, e.g. in a unit test
-            scene = self.prepare(scene)
-        inputs, names = [(scene.signals["neuropil_drift"], 1)], ["drift"]
-        driver = scene.statistics.get("neuropil_population")
-        if driver is not None:
+        inputs, names = [(drift, 1)], ["drift"]
+        statistics = {}
+        if summed is not None:
+            driver = map_ranges(  # the mean-1 scaling needs every frame: one task
+                scene.layer_name("neuropil", "statistic", "population"),
+                normalized_population,
+                (scene.n_frames,),
+                (),
+                np.float64,
+                inputs=[(population, 0)],
+            )
+            statistics["neuropil_population"] = driver
             inputs.append((driver, 0))
             names.append("population")
-        if "bleaching" in scene.traces:  # the felt bleaches like the cells around it
-            inputs.append((scene.traces["bleaching"], 1))
+        if "bleaching_mean" in scene.signals:  # the felt bleaches like the cells around it
+            inputs.append((scene.signals["bleaching_mean"], 0))
             names.append("bleaching")
-        envelopes = scene.pixel_map(
-            ("neuropil", "envelopes"),
+        # The envelopes are small (frames × components): computed whole before any pixel
+        # work, so every pixel chunk finds them ready and nothing waits half-done.
+        statistics["neuropil_envelopes"] = map_ranges(
+            scene.layer_name("neuropil", "statistic", "envelopes"),
             envelope_frames,
+            (scene.n_frames,),
             (self.n_components,),
             np.float32,
             inputs=inputs,
             constants=[tuple(names), float(self.population_coupling)],
         )
+        return scene.evolve(statistics=statistics)
+
+    def build(self, scene: Scene) -> Scene:
+        acq = scene.spec.acquisition
+        spatial = spatial_components(scene.canvas_shape, self.spatial_sigma_um / acq.pixel_size_um,
+                                     self.n_components, scene.seed)  # fmt: skip
+        if "neuropil_envelopes" not in scene.statistics:  # built alone, e.g. in a unit test
+            scene = self.prepare(scene)
+        envelopes = scene.statistics["neuropil_envelopes"]
+        driver = scene.statistics.get("neuropil_population")
         canvas_movie = scene.canvas_movie(np.dtype(scene.spec.output.store_dtype))
         movie = scene.pixel_map(
             ("neuropil",),
@@ -224,8 +227,8 @@ def envelope_frames(start, stop, *args) -> np.ndarray:
     driver = given.get("population")
     if driver is not None and not np.isnan(driver).all():
         envelope = (1 - coupling) * envelope + coupling * driver[:, None]
-    if "bleaching" in given:
-        envelope = envelope * given["bleaching"].mean(axis=0, dtype=np.float64)[:, None]
+    if "bleaching" in given:  # the cells' mean fade per frame
+        envelope = envelope * given["bleaching"][:, None]
     return envelope.astype(np.float32)
 
 
