@@ -98,7 +98,9 @@ def test_bleaching_pool_kernel_against_the_closed_form():
     same, _, _ = bleach_scan_step(np.array([f]), 0, 0, 10, emission[:1, :10], params, np.ones(1))
     assert same[0] == pytest.approx(f, rel=1e-12)
     # In the dark the pool recovers with the turnover time.
-    dark, _, _ = bleach_scan_step(np.array([0.4]), 0, 0, 200, np.zeros((1, 200)), params, np.ones(1))
+    dark, _, _ = bleach_scan_step(
+        np.array([0.4]), 0, 0, 200, np.zeros((1, 200)), params, np.ones(1)
+    )
     assert dark[0] == pytest.approx(float(dark_recovery(0.4, 200, 500.0)), rel=1e-12)
     with pytest.raises(ValueError):
         dark_recovery(0.5, 1.0, 0.0)
