@@ -7,7 +7,8 @@ Usage::
 
 For each duration a fresh subprocess builds the ladder's full rung-6 chain (``Sensor()``,
 Poisson) at N×N px and computes ``rec.observed.max()`` on the threaded scheduler under a
-``dask.callbacks.Callback`` that, after every task, sums the ``nbytes`` of every result the
+``dask.callbacks.Callback`` (or, with ``--target zarr``, the Zarr write of
+``Recording.to_zarr`` into a temporary store) that, after every task, sums the ``nbytes`` of every result the
 scheduler still holds (its ``cache``), grouped by the name prefix of the graph layer
 (layers are named after steps). Reported: the peak of the held total, the held bytes and
 number of chunks per layer at that peak, the static order in which ``dask.order`` runs the
@@ -88,7 +89,7 @@ def _blocked_on(state) -> dict[str, dict[str, int]]:
     return out
 
 
-def run_worker(n_px: int, duration_s: float, until: str | None) -> dict:
+def run_worker(n_px: int, duration_s: float, until: str | None, target: str = "max") -> dict:
     from dask.callbacks import Callback
 
     import minisim
@@ -96,7 +97,16 @@ def run_worker(n_px: int, duration_s: float, until: str | None) -> dict:
     spec = make_spec(n_px, duration_s, "rung6")
     rec = minisim.simulate(spec, until=until)
     obs = rec.observed
-    x = obs.data.max()
+    tmp = None
+    if target == "zarr":
+        import tempfile
+
+        from minisim.persist import write_recording_lazily
+
+        tmp = tempfile.mkdtemp(prefix="minisim-prof-mem-")
+        x = write_recording_lazily(rec, str(Path(tmp) / "rec.zarr"))
+    else:
+        x = obs.data.max()
 
     peak = {"total": 0, "by_layer": {}, "chunks_by_layer": {}, "at_task": 0}
     n_done = [0]
@@ -119,9 +129,14 @@ def run_worker(n_px: int, duration_s: float, until: str | None) -> dict:
     with HeldBytes():
         x.compute()
     compute_s = time.perf_counter() - t0
+    if tmp is not None:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
     return {
         "duration_s": duration_s,
         "until": until,
+        "target": target,
         "shape": [int(s) for s in obs.shape],
         "frames_per_chunk": int(max(obs.data.chunks[0])),
         "n_frame_chunks": len(obs.data.chunks[0]),
@@ -142,18 +157,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=512)
     parser.add_argument("--durations", type=float, nargs="+", default=[30.0, 90.0])
     parser.add_argument("--until", default=None, help="stop after this step")
+    parser.add_argument(
+        "--target",
+        choices=["max", "zarr"],
+        default="max",
+        help="what to compute: observed.max() or the Zarr write (to a temporary store)",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--worker", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker is not None:
-        emit(run_worker(args.n, args.worker, args.until))
+        emit(run_worker(args.n, args.worker, args.until, args.target))
         return 0
 
     results = []
     for d in args.durations:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", repr(d)]
-        cmd += ["--n", str(args.n)] + (["--until", args.until] if args.until else [])
+        cmd += ["--n", str(args.n), "--target", args.target]
+        cmd += ["--until", args.until] if args.until else []
         print(f"measuring {d:g} s ...", flush=True)
         r = run_watched(cmd)
         if r["status"] != "ok":
