@@ -9,7 +9,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .engine import Footprints, Scene, constant, map_ranges
+from .engine import Footprints, Scene, constant, map_ranges, recut
 from .engine.chunks import items_per_chunk, split_evenly
 from .errors import SpecWarning
 from .spec import Spec
@@ -304,7 +304,7 @@ def assemble(scene: Scene) -> Recording:
     for name, value in scene.lazy.items():
         coords[name] = ((), value)
     for name, (dims, value) in scene.coords.items():
-        coords[name] = (dims, value)
+        coords[name] = (dims, _movie_chunked(scene, name, dims, value))
     planted = scene.footprints.get("planted")
     if planted is None:
         planted = Footprints.from_patches([], scene.canvas_shape)
@@ -317,9 +317,9 @@ def assemble(scene: Scene) -> Recording:
         else dense_footprints(scene, observed_fp, "A_observed"),
     )
     for name, trace in scene.traces.items():
-        data_vars[name] = (("cell", "frame"), trace)
+        data_vars[name] = (("cell", "frame"), _movie_chunked(scene, name, ("cell", "frame"), trace))
     for name, (dims, values) in scene.truth.items():
-        data_vars[name] = (dims, values)
+        data_vars[name] = (dims, _movie_chunked(scene, name, dims, values))
     for stage, snapshot in scene.stages.items():
         dims = ("frame", "y", "x") if snapshot.shape[1:] == (height, width) else (
             "frame", "canvas_y", "canvas_x")  # fmt: skip
@@ -334,6 +334,15 @@ def assemble(scene: Scene) -> Recording:
         **scene.attrs,
     }
     return Recording(xr.Dataset(data_vars, coords=coords, attrs=attrs))
+
+
+def _movie_chunked(scene: Scene, name: str, dims, value):
+    """Per-frame ground truth cut like the movie, so a chunk of frames and its truth are
+    computed and stored together (scans produce it on their own fixed block grid)."""
+    dims = (dims,) if isinstance(dims, str) else tuple(dims)
+    if not isinstance(value, da.Array) or "frame" not in dims:
+        return value
+    return recut(value, dims.index("frame"), scene.frame_chunks, scene.layer_name("truth", name))
 
 
 def default_detectable(scene: Scene):

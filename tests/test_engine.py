@@ -128,3 +128,33 @@ def test_inputs_are_recut_to_the_consumer_chunks_inside_its_layer():
     assert np.array_equal(out.compute(), values.sum(axis=0))
     layers = set(out.__dask_graph__().layers)
     assert all(name.startswith(("test-recut", "array-")) for name in layers), layers
+
+
+def test_recut_reads_source_blocks_directly():
+    import dask.array as da
+
+    from minisim.engine import recut
+
+    values = np.arange(60.0).reshape(3, 20)
+    source = da.from_array(values, chunks=(3, (7, 7, 6)))
+    out = recut(source, 1, (5, 5, 10), "test-recut-truth")
+    assert out.chunks == ((3,), (5, 5, 10))
+    assert np.array_equal(out.compute(), values)
+    graph = dict(out.__dask_graph__())
+    # one task per new block, each reading only the source blocks it overlaps
+    own = {k: v for k, v in graph.items() if k[0] == "test-recut-truth"}
+    assert len(own) == 3
+    assert recut(source, 1, (7, 7, 6), "unused") is source
+
+
+def test_graph_constants_are_tasks_not_plain_data():
+    # Plain data in a graph is a "data producer": distributed queues it as a root task
+    # until a worker is idle, so pixel chunks that need it would pile up meanwhile.
+    from dask._task_spec import convert_legacy_graph
+
+    field = np.ones((4, 4))
+    arr = map_ranges(
+        "test-constant", _ranges, (3, 3), (4,), np.float32, constants=[constant(field), 1.0]
+    )
+    graph = convert_legacy_graph(dict(arr.__dask_graph__()))
+    assert not [key for key, task in graph.items() if task.data_producer]

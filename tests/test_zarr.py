@@ -207,3 +207,71 @@ def test_a_store_from_another_version_warns_and_is_rewritten_on_resume(tmp_path)
         open_recording(path)
     simulate(SPEC).to_zarr(path, mode="resume")  # not this version's bytes: rewritten whole
     assert zarr.open_group(str(path)).attrs["minisim_version"] != "0.0.1"
+
+
+def _held_frame_chunks_plugin():
+    from distributed import WorkerPlugin
+
+    class HeldFrameChunks(WorkerPlugin):
+        """The most frame chunks ((frame, y, x) arrays) the worker held at once."""
+
+        name = "held-frame-chunks"
+
+        def setup(self, worker):
+            self.worker = worker
+            self.most = 0
+
+        def transition(self, key, start, finish, **kwargs):
+            if finish == "memory":
+                held = sum(
+                    1
+                    for value in list(self.worker.data.values())
+                    if isinstance(value, np.ndarray) and value.ndim == 3
+                )
+                self.most = max(self.most, held)
+
+    return HeldFrameChunks()
+
+
+def test_a_cluster_worker_holds_a_few_frame_chunks_not_the_recording(tmp_path):
+    # Regression: distributed queues "root-ish" tasks (plain data in the graph, or groups
+    # of small tasks reading one shared block) until a worker has nothing else to do; a
+    # pixel step waiting on one made every finished composite chunk pile up on the worker.
+    import distributed
+
+    from minisim import IlluminationProfile, Leakage, Vasculature, Vignette
+
+    spec = Spec(
+        acquisition=small_acquisition(px=64, duration_s=120.0),
+        seed=3,
+        steps=[
+            PlaceNeurons(),
+            CellActivity(),
+            CellOptics(),
+            Composite(),
+            Neuropil(),
+            Vasculature(),
+            BrainMotion(motion_amplitude_um=1.0, max_shift_um=2.0),
+            IlluminationProfile(),
+            Vignette(),
+            Leakage(),
+            Sensor(),
+        ],
+    )
+    rec = simulate(spec, chunks=25)
+    n_chunks = len(rec.observed.chunks[0])
+    plugin = _held_frame_chunks_plugin()
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        client.register_plugin(plugin)
+        rec.to_zarr(tmp_path / "rec.zarr")
+        (worker,) = cluster.workers.values()
+        most = worker.plugins[plugin.name].most
+    assert n_chunks == 96
+    # Scheduler round trips keep a few finished chunks alive a little longer; the bug
+    # held every chunk of the recording.
+    assert most <= n_chunks // 3, f"a worker held {most} of {n_chunks} frame chunks at once"

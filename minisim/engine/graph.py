@@ -24,6 +24,32 @@ class _Constant:
         self.value = value
         self.key = key
 
+    def task(self) -> tuple:
+        # A task that returns the value, not the value as plain graph data: dask marks
+        # plain data a "data producer", which distributed queues as a root task until a
+        # worker has nothing else to run, so pixel chunks piled up waiting for a field.
+        return (_value_of, self)
+
+
+def _value_of(c: _Constant):
+    return c.value
+
+
+def register_constants(values: Sequence, dsk: dict, deps: list) -> list:
+    """Task arguments for ``values``: :func:`constant` wrappers are stored once in ``dsk``
+    and ``dask.delayed`` values become dependencies (both are passed by key)."""
+    args = []
+    for value in values:
+        if isinstance(value, _Constant):
+            dsk[value.key] = value.task()
+            args.append(value.key)
+        elif isinstance(value, Delayed):
+            deps.append(value)
+            args.append(value.key)
+        else:
+            args.append(value)
+    return args
+
 
 def constant(value, prefix: str = "const") -> _Constant:
     """Wrap a small value so :func:`map_ranges` stores it under a single graph key.
@@ -79,20 +105,11 @@ def map_ranges(
     dsk: dict = {}
     deps = []
     input_keys = []
-    for i, (arr, axis) in enumerate(inputs):
-        arr, keys = align_blocks(dsk, arr, axis, chunks, f"{name}-align{i}")
+    for arr, axis in inputs:
+        arr, keys = align_blocks(arr, axis, chunks)
         deps.append(arr)
         input_keys.append(keys)
-    args = []
-    for c in constants:
-        if isinstance(c, _Constant):
-            dsk[c.key] = c.value
-            args.append(c.key)
-        elif isinstance(c, Delayed):  # a value computed lazily elsewhere in the graph
-            deps.append(c)
-            args.append(c.key)
-        else:
-            args.append(c)
+    args = register_constants(constants, dsk, deps)
     wait_keys = []
     for value in after:
         deps.append(value)
@@ -108,13 +125,36 @@ def map_ranges(
     return da.Array(graph, name, out_chunks, dtype=dtype, meta=meta)
 
 
-def align_blocks(dsk: dict, arr: da.Array, axis: int, chunks: Sequence[int], prefix: str):
-    """Keys of ``arr``'s blocks re-cut to ``chunks`` along ``axis`` (whole along the others).
+def recut(arr: da.Array, axis: int, chunks: Sequence[int], name: str) -> da.Array:
+    """``arr`` with blocks cut to ``chunks`` along ``axis`` (whole along the other axes).
 
-    When the cuts already match, the array's own keys are used. Otherwise small tasks
-    named ``prefix`` concatenate the overlapping slices into the consumer's own layer,
-    so the task graph shows only steps, never anonymous rechunk layers.
-    Returns the (possibly rechunked along other axes) array and one key per target block.
+    Like ``arr.rechunk``, but each new block is one task reading its source blocks
+    directly (no split/merge layers, which distributed may queue as root tasks while
+    their source blocks wait in memory), in a layer called ``name``.
+    """
+    chunks = tuple(int(c) for c in chunks)
+    axis = axis % arr.ndim
+    arr, args = align_blocks(arr, axis, chunks)
+    if all(not isinstance(a, tuple) or not callable(a[0]) for a in args):
+        return arr  # already cut this way
+    dsk = {
+        (name, *(k if a == axis else 0 for a in range(arr.ndim))): (np.ascontiguousarray, arg)
+        for k, arg in enumerate(args)
+    }
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[arr])
+    out_chunks = tuple(chunks if a == axis else (arr.shape[a],) for a in range(arr.ndim))
+    return da.Array(graph, name, out_chunks, dtype=arr.dtype, meta=arr._meta)
+
+
+def align_blocks(arr: da.Array, axis: int, chunks: Sequence[int]):
+    """Task arguments giving ``arr``'s values re-cut to ``chunks`` along ``axis``.
+
+    Returns the array (rechunked whole along the other axes if needed) and one argument
+    per target block: the source block's key when the cuts match, otherwise an inline
+    sub-task that slices and joins the overlapping source blocks inside the consumer's own
+    task. No separate re-cut tasks: distributed treats a group of small tasks that all read
+    one shared block (a whole-recording statistic) as root tasks and queues them behind
+    every ready chunk, which made finished pixel chunks pile up on the workers.
     """
     axis = axis % arr.ndim
     others = tuple((arr.shape[a],) if a != axis else arr.chunks[a] for a in range(arr.ndim))
@@ -122,38 +162,34 @@ def align_blocks(dsk: dict, arr: da.Array, axis: int, chunks: Sequence[int], pre
         arr = arr.rechunk(others)
     source = _offsets(arr.chunks[axis])
     target = _offsets(chunks)
+
+    def key(j):
+        return (arr.name, *(j if a == axis else 0 for a in range(arr.ndim)))
+
     if tuple(arr.chunks[axis]) == tuple(chunks):
-        return arr, [
-            (arr.name, *(k if a == axis else 0 for a in range(arr.ndim)))
-            for k in range(len(chunks))
-        ]
-    keys = []
+        return arr, [key(k) for k in range(len(chunks))]
+    args = []
     for k in range(len(chunks)):
         lo, hi = int(target[k]), int(target[k + 1])
-        first = int(np.searchsorted(source, lo, side="right") - 1)
+        j = int(np.searchsorted(source, lo, side="right") - 1)
         pieces = []
-        j = first
         while j < len(source) - 1 and source[j] < hi:
             start, stop = max(lo, source[j]) - source[j], min(hi, source[j + 1]) - source[j]
-            key = (arr.name, *(j if a == axis else 0 for a in range(arr.ndim)))
-            pieces.append((key, int(start), int(stop)))
+            pieces.append((key(j), int(start), int(stop), int(source[j + 1] - source[j])))
             j += 1
-        if len(pieces) == 1 and (pieces[0][1], pieces[0][2]) == (
-            0,
-            int(source[first + 1] - source[first]),
-        ):
-            keys.append(pieces[0][0])
+        if len(pieces) == 1 and pieces[0][1:3] == (0, pieces[0][3]):
+            args.append(pieces[0][0])
             continue
-        out_key = (prefix, k)
-        dsk[out_key] = (
-            _concat_slices,
-            axis,
-            [p[1] for p in pieces],
-            [p[2] for p in pieces],
-            *[p[0] for p in pieces],
+        args.append(
+            (
+                _concat_slices,
+                axis,
+                [p[1] for p in pieces],
+                [p[2] for p in pieces],
+                *[p[0] for p in pieces],
+            )
         )
-        keys.append(out_key)
-    return arr, keys
+    return arr, args
 
 
 def _concat_slices(axis, starts, stops, *blocks):

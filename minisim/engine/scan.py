@@ -18,7 +18,7 @@ import numpy as np
 from dask.highlevelgraph import HighLevelGraph
 
 from .chunks import split_evenly
-from .graph import _Constant, align_blocks
+from .graph import _Constant, align_blocks, register_constants
 
 #: Frames per scan block. Part of the output contract: changing it changes results.
 SCAN_BLOCK = 256
@@ -82,17 +82,17 @@ def scan(
     bounds = np.concatenate([[0], np.cumsum(grid)]).astype(int)
     state_name = f"{name}-state"
     dsk: dict = {}
+    deps: list = []
     init_key = (f"{name}-init",)
     if isinstance(init, tuple) and init and callable(init[0]):
         func, *init_args = init
-        dsk[init_key] = (func, *_register(init_args, dsk))
+        dsk[init_key] = (func, *register_constants(init_args, dsk, deps))
     else:
-        dsk[init_key] = init
-    consts = _register(constants, dsk)
-    deps = []
+        dsk[init_key] = _Constant(init, init_key).task()
+    consts = register_constants(constants, dsk, deps)
     sequence_keys = []
-    for i, (arr, axis) in enumerate(sequences):
-        arr, keys = align_blocks(dsk, arr, axis, grid, f"{name}-align{i}")
+    for arr, axis in sequences:
+        arr, keys = align_blocks(arr, axis, grid)
         deps.append(arr)
         sequence_keys.append(keys)
     # The recurrence runs as a chain of tiny states (each task runs its block and keeps
@@ -120,17 +120,6 @@ def scan(
         meta = np.empty((0,) * len(out.shape), out.dtype)
         arrays.append(da.Array(graph, out_name, chunks, dtype=out.dtype, meta=meta))
     return arrays
-
-
-def _register(values, dsk) -> list:
-    args = []
-    for v in values:
-        if isinstance(v, _Constant):
-            dsk[v.key] = v.value
-            args.append(v.key)
-        else:
-            args.append(v)
-    return args
 
 
 def _output_only(j, step, state, k, start, stop, *args):
