@@ -317,7 +317,10 @@ def assemble(scene: Scene) -> Recording:
         else dense_footprints(scene, observed_fp, "A_observed"),
     )
     for name, trace in scene.traces.items():
-        data_vars[name] = (("cell", "frame"), _movie_chunked(scene, name, ("cell", "frame"), trace))
+        # Trace blocks are cheap to recompute: their ground-truth chunks compute them again
+        # rather than keeping the blocks composite reads (much later) in memory.
+        dims = ("cell", "frame")
+        data_vars[name] = (dims, _movie_chunked(scene, name, dims, trace, recompute=True))
     for name, (dims, values) in scene.truth.items():
         data_vars[name] = (dims, _movie_chunked(scene, name, dims, values))
     for stage, snapshot in scene.stages.items():
@@ -336,13 +339,14 @@ def assemble(scene: Scene) -> Recording:
     return Recording(xr.Dataset(data_vars, coords=coords, attrs=attrs))
 
 
-def _movie_chunked(scene: Scene, name: str, dims, value):
+def _movie_chunked(scene: Scene, name: str, dims, value, recompute: bool = False):
     """Per-frame ground truth cut like the movie, so a chunk of frames and its truth are
     computed and stored together (scans produce it on their own fixed block grid)."""
     dims = (dims,) if isinstance(dims, str) else tuple(dims)
     if not isinstance(value, da.Array) or "frame" not in dims:
         return value
-    return recut(value, dims.index("frame"), scene.frame_chunks, scene.layer_name("truth", name))
+    layer = scene.layer_name("truth", name)
+    return recut(value, dims.index("frame"), scene.frame_chunks, layer, recompute=recompute)
 
 
 def default_detectable(scene: Scene):

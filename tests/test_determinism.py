@@ -126,3 +126,16 @@ def test_local_cluster_identical(reference):
         distributed.Client(cluster),
     ):
         assert_identical(reference, arrays(simulate(SPEC, chunks=97)))
+
+
+def test_graph_keys_are_deterministic_and_each_scan_is_built_once():
+    # Passing a dask array into dask.delayed copies its graph under random key names:
+    # the scan chain behind the auto focus then ran once per copy.
+    def keys(rec):
+        arrays = [v.data for v in rec.dataset.variables.values() if hasattr(v.data, "dask")]
+        return set().union(*(dict(a.__dask_graph__()).keys() for a in arrays))
+
+    first, second = keys(simulate(SPEC)), keys(simulate(SPEC))
+    assert first == second
+    inits = sorted(str(k[0]) for k in first if isinstance(k, tuple) and str(k[0]).endswith("-init"))
+    assert len(inits) == len({name.split("-")[0] for name in inits}), inits

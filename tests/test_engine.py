@@ -158,3 +158,49 @@ def test_graph_constants_are_tasks_not_plain_data():
     )
     graph = convert_legacy_graph(dict(arr.__dask_graph__()))
     assert not [key for key, task in graph.items() if task.data_producer]
+
+
+def _noise_step(state, block, start, stop):
+    values = stream(7, "test", "noise", block).random((2, stop - start))
+    return state, values, np.stack([values.min(axis=1), values.max(axis=1)], axis=1)
+
+
+def test_scan_block_summaries_and_recomputed_sequences():
+    values, extremes = scan(
+        "test-summaries",
+        _noise_step,
+        init=0,
+        n_frames=700,
+        outputs=[
+            ScanOutput("values", (2, None), float),
+            ScanOutput("extremes", (2, 2), float, per_block=True),
+        ],
+        block=300,
+    )
+    assert extremes.shape == (3, 2, 2) and extremes.chunks[0] == (1, 1, 1)
+    whole = values.compute()
+    blocks = np.split(whole, [300, 600], axis=1)
+    expected = np.stack([np.stack([b.min(axis=1), b.max(axis=1)], axis=1) for b in blocks])
+    assert np.array_equal(extremes.compute(), expected)
+    # A scan reading ``values`` recomputes its blocks inside its own tasks when asked:
+    # same numbers, and no task of its layer depends on a shared ``values`` block.
+    shared, private = (
+        scan(
+            f"test-reader-{recompute}",
+            _cumsum_step,
+            init=(np.zeros, 2),
+            n_frames=700,
+            outputs=[ScanOutput("total", (2, None), float)],
+            sequences=[(values, 1)],
+            constants=[0.0],
+            block=300,
+            recompute_sequences=recompute,
+        )[0]
+        for recompute in (False, True)
+    )
+    assert np.array_equal(shared.compute(), private.compute())
+    from dask.core import get_dependencies
+
+    graph = dict(private.__dask_graph__())
+    readers = [k for k in graph if str(k[0]).startswith("test-reader-True")]
+    assert not any(dep[0] == values.name for k in readers for dep in get_dependencies(graph, k))

@@ -14,7 +14,7 @@ import dask.array as da
 import numpy as np
 from dask.base import tokenize
 from dask.delayed import Delayed
-from dask.highlevelgraph import HighLevelGraph
+from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
 
 class _Constant:
@@ -59,6 +59,18 @@ def constant(value, prefix: str = "const") -> _Constant:
     if isinstance(value, Delayed):
         return value
     return _Constant(value, (f"{prefix}-{tokenize(value)}",))
+
+
+def as_delayed(arr: da.Array) -> Delayed:
+    """A small array as one ``Delayed`` sharing the array's graph keys.
+
+    Passing a dask array straight into ``dask.delayed`` optimizes a private copy of its
+    graph under new random key names: the work behind it (a whole scan chain) would run
+    once per copy, and the keys would change from one build to the next.
+    """
+    if arr.npartitions != 1:
+        arr = arr.rechunk(arr.shape)
+    return arr.to_delayed(optimize_graph=False).ravel()[0]
 
 
 def _offsets(chunks: Sequence[int]) -> np.ndarray:
@@ -125,16 +137,20 @@ def map_ranges(
     return da.Array(graph, name, out_chunks, dtype=dtype, meta=meta)
 
 
-def recut(arr: da.Array, axis: int, chunks: Sequence[int], name: str) -> da.Array:
+def recut(
+    arr: da.Array, axis: int, chunks: Sequence[int], name: str, recompute: bool = False
+) -> da.Array:
     """``arr`` with blocks cut to ``chunks`` along ``axis`` (whole along the other axes).
 
     Like ``arr.rechunk``, but each new block is one task reading its source blocks
     directly (no split/merge layers, which distributed may queue as root tasks while
-    their source blocks wait in memory), in a layer called ``name``.
+    their source blocks wait in memory), in a layer called ``name``. With ``recompute``
+    the source blocks are computed again inside each new block's task (see
+    :func:`align_blocks`).
     """
     chunks = tuple(int(c) for c in chunks)
     axis = axis % arr.ndim
-    arr, args = align_blocks(arr, axis, chunks)
+    arr, args = align_blocks(arr, axis, chunks, recompute=recompute)
     if all(not isinstance(a, tuple) or not callable(a[0]) for a in args):
         return arr  # already cut this way
     dsk = {
@@ -146,7 +162,7 @@ def recut(arr: da.Array, axis: int, chunks: Sequence[int], name: str) -> da.Arra
     return da.Array(graph, name, out_chunks, dtype=arr.dtype, meta=arr._meta)
 
 
-def align_blocks(arr: da.Array, axis: int, chunks: Sequence[int]):
+def align_blocks(arr: da.Array, axis: int, chunks: Sequence[int], recompute: bool = False):
     """Task arguments giving ``arr``'s values re-cut to ``chunks`` along ``axis``.
 
     Returns the array (rechunked whole along the other axes if needed) and one argument
@@ -155,6 +171,12 @@ def align_blocks(arr: da.Array, axis: int, chunks: Sequence[int]):
     task. No separate re-cut tasks: distributed treats a group of small tasks that all read
     one shared block (a whole-recording statistic) as root tasks and queues them behind
     every ready chunk, which made finished pixel chunks pile up on the workers.
+
+    With ``recompute``, each source block is computed again inside the consumer's task
+    (when ``arr``'s own layer holds its task) instead of being shared. For cheap blocks
+    that an early consumer (a state chain, a ground-truth write) and a late one (the pixel
+    work) both read: shared, the block would wait in memory from the first read to the
+    last.
     """
     axis = axis % arr.ndim
     others = tuple((arr.shape[a],) if a != axis else arr.chunks[a] for a in range(arr.ndim))
@@ -163,8 +185,15 @@ def align_blocks(arr: da.Array, axis: int, chunks: Sequence[int]):
     source = _offsets(arr.chunks[axis])
     target = _offsets(chunks)
 
+    own = arr.dask.layers.get(arr.name)
+
     def key(j):
-        return (arr.name, *(j if a == axis else 0 for a in range(arr.ndim)))
+        block = (arr.name, *(j if a == axis else 0 for a in range(arr.ndim)))
+        if recompute and isinstance(own, MaterializedLayer):
+            task = own.get(block)
+            if isinstance(task, tuple) and task and callable(task[0]):
+                return task
+        return block
 
     if tuple(arr.chunks[axis]) == tuple(chunks):
         return arr, [key(k) for k in range(len(chunks))]

@@ -29,16 +29,25 @@ class ScanOutput:
     """One per-block output of a scan.
 
     ``shape`` has ``None`` where the frame axis goes, e.g. ``(n_cells, None)`` for a
-    (cell, frame) trace or ``(None, 2)`` for per-frame (dy, dx).
+    (cell, frame) trace or ``(None, 2)`` for per-frame (dy, dx). With ``per_block`` the
+    output is a summary of each block instead (``shape`` has no ``None``), stacked along a
+    new leading block axis: e.g. per-cell extremes, so a whole-recording statistic never
+    has to read (and keep alive) the frame-sized output the pixel work will read.
     """
 
     name: str
     shape: tuple
     dtype: object
+    per_block: bool = False
 
     @property
     def frame_axis(self) -> int:
-        return self.shape.index(None)
+        return 0 if self.per_block else self.shape.index(None)
+
+    def chunks(self, grid) -> tuple:
+        if self.per_block:
+            return ((1,) * len(grid), *((int(s),) for s in self.shape))
+        return tuple(grid if s is None else (int(s),) for s in self.shape)
 
 
 def scan(
@@ -50,6 +59,7 @@ def scan(
     sequences: Sequence[tuple[da.Array, int]] = (),
     constants: Sequence = (),
     block: int = SCAN_BLOCK,
+    recompute_sequences: bool = False,
 ) -> list[da.Array]:
     """Run ``step`` over consecutive frame blocks, carrying its state.
 
@@ -73,6 +83,12 @@ def scan(
         Extra arguments (wrap large ones with :func:`constant`).
     block : int
         Frames per block (the fixed internal grid).
+    recompute_sequences : bool
+        Recompute each sequence block inside every task that reads it (when the sequence
+        is itself a scan output on this grid) instead of sharing its result. For cheap
+        cell-domain inputs that the pixel work reads too: the state chain runs far ahead
+        of the pixel work, and a shared block it read would wait in memory until the
+        pixel work reached it.
 
     Returns
     -------
@@ -92,7 +108,7 @@ def scan(
     consts = register_constants(constants, dsk, deps)
     sequence_keys = []
     for arr, axis in sequences:
-        arr, keys = align_blocks(arr, axis, grid)
+        arr, keys = align_blocks(arr, axis, grid, recompute=recompute_sequences)
         deps.append(arr)
         sequence_keys.append(keys)
     # The recurrence runs as a chain of tiny states (each task runs its block and keeps
@@ -112,18 +128,23 @@ def scan(
     for j, out in enumerate(outputs):
         out_name = f"{name}-{out.name}"
         layer = dict(dsk)
+        chunks = out.chunks(grid)
+        task = _block_summary_only if out.per_block else _output_only
         for k, call in enumerate(calls):
-            index = tuple(k if a == out.frame_axis else 0 for a in range(len(out.shape)))
-            layer[(out_name, *index)] = (_output_only, j + 1, *call)
+            index = tuple(k if a == out.frame_axis else 0 for a in range(len(chunks)))
+            layer[(out_name, *index)] = (task, j + 1, *call)
         graph = HighLevelGraph.from_collections(out_name, layer, dependencies=deps)
-        chunks = tuple(grid if s is None else (int(s),) for s in out.shape)
-        meta = np.empty((0,) * len(out.shape), out.dtype)
+        meta = np.empty((0,) * len(chunks), out.dtype)
         arrays.append(da.Array(graph, out_name, chunks, dtype=out.dtype, meta=meta))
     return arrays
 
 
 def _output_only(j, step, state, k, start, stop, *args):
     return step(state, k, start, stop, *args)[j]
+
+
+def _block_summary_only(j, step, state, k, start, stop, *args):
+    return step(state, k, start, stop, *args)[j][None]
 
 
 def _state_only(step, state, k, start, stop, *args):

@@ -65,6 +65,7 @@ class Bleaching(StepSpec):
             ],
             sequences=[(traces, 1)],
             constants=[constant(params, "bleach-params"), constant(excitation, "excitation")],
+            recompute_sequences=True,  # C blocks are cheap; composite reads them much later
         )
         return scene.evolve(
             traces={"bleaching": fade},

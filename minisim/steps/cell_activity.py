@@ -103,7 +103,7 @@ class CellActivity(StepSpec):
         gains = brightness_gains(n, self.brightness_cv, stream(scene.seed, KIND, "gain"))
         burn_in = math.ceil(BURN_IN_TAUS * self.tau_decay_s * params.fps)
         shared = constant((params, gains, scene.seed), "cell_activity-params")
-        C, S, population = scan(
+        C, S, population, extremes = scan(
             scene.layer_name("cell_activity"),
             activity_scan_step,
             init=(activity_initial_state, shared, n, burn_in),
@@ -112,13 +112,14 @@ class CellActivity(StepSpec):
                 ScanOutput("C", (n, None), np.float32),
                 ScanOutput("S", (n, None), np.float32),
                 ScanOutput("population", (None,), np.float64),
+                ScanOutput("extremes", (n, 2), np.float32, per_block=True),
             ],
             constants=[shared],
         )
         return scene.evolve(
             cells={"amplitude": gains},
             traces={"C": C, "S": S},
-            signals={"population_calcium": population},
+            signals={"population_calcium": population, "calcium_extremes": extremes},
         )
 
 
@@ -246,7 +247,8 @@ def activity_scan_step(state, block: int, start: int, stop: int, shared):
     trace = trace.astype(np.float32)
     # The population's summed calcium (what neuropil follows), from the stored traces.
     population = trace.sum(axis=0, dtype=np.float64)
-    return state, trace, counts.T.astype(np.float32), population
+    extremes = np.stack([trace.min(axis=1), trace.max(axis=1)], axis=1)
+    return state, trace, counts.T.astype(np.float32), population, extremes
 
 
 def activity_block(state, n_frames: int, params: ActivityParams, rngs: BlockStreams):

@@ -58,3 +58,16 @@ def sample_field_at(field: np.ndarray, acq: Acquisition, centers_um: np.ndarray)
 def is_detectable(transient, baseline, gain, read_noise_e) -> np.ndarray:
     """Kernel: SNR ≥ :data:`DETECT_SNR_THRESHOLD`, per cell."""
     return detection_snr(transient, baseline, gain, read_noise_e) >= DETECT_SNR_THRESHOLD
+
+
+def calcium_range(scene):
+    """Lazy per-cell (min, max) of the clean trace C over the whole recording, or None.
+
+    Read from the activity scan's per-block extremes rather than from C itself, so the
+    trace blocks are never computed early for a statistic and then held until the pixel
+    work reads them.
+    """
+    extremes = scene.signals.get("calcium_extremes")  # (block, cell, [min, max])
+    if extremes is None:
+        return None
+    return extremes[:, :, 0].min(axis=0), extremes[:, :, 1].max(axis=0)

@@ -25,10 +25,15 @@ import numpy as np
 from dask import delayed
 
 from ..acquisition import Acquisition
-from ..engine import Footprints, Scene
+from ..engine import Footprints, Scene, as_delayed
 from ..engine.multiscale import MultiScaleFootprints, node_count
 from .base import StepSpec
-from .detection import DETECT_SNR_THRESHOLD, detection_snr, photon_field_at_cells
+from .detection import (
+    DETECT_SNR_THRESHOLD,
+    calcium_range,
+    detection_snr,
+    photon_field_at_cells,
+)
 
 KIND = "optics"
 #: Gaussian kernels are truncated at this many σ (and renormalized to sum 1).
@@ -58,11 +63,11 @@ class CellOptics(StepSpec):
         centers = scene.cells["centers_um"]
         planted = scene.footprints["planted"]
         sensor = scene.spec.step("sensor")
-        traces = scene.traces.get("C")
+        trace_range = calcium_range(scene)
         if (
             acq.focal_depth_in_tissue_um != "auto"
             or sensor is None
-            or traces is None
+            or trace_range is None
             or not len(centers)
         ):
             focal = resolve_focal_plane(
@@ -75,11 +80,12 @@ class CellOptics(StepSpec):
                 attrs={"focal_depth_um": result.focal_depth_um},
             )
         # With a sensor, "auto" focuses where the most cells are detectable, which depends
-        # on every trace's peak: a reduction over all frames, kept lazy in the graph.
-        low, high = traces.min(axis=1), traces.max(axis=1)
+        # on every trace's range: a reduction over all frames, kept lazy in the graph.
+        low, high = trace_range
         field = photon_field_at_cells(scene.spec, centers)
         focal = delayed(yield_maximizing_focal_plane, pure=True)(
-            acq, centers, scene.cells["soma_radius_um"], high - low, low, sensor.photons_per_unit, field,
+            acq, centers, scene.cells["soma_radius_um"], as_delayed(high - low), as_delayed(low),
+            sensor.photons_per_unit, field,
             dask_key_name=scene.layer_name("optics", "focus"),
         )  # fmt: skip
         result = delayed(optics_at_focus, pure=True)(

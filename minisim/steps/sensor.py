@@ -16,7 +16,7 @@ from pydantic import model_validator
 from ..acquisition import Acquisition, ImageSensor, PositiveFloat
 from ..engine import Scene, constant, map_ranges, stream
 from .base import StepSpec
-from .detection import is_detectable, photon_field_at_cells
+from .detection import calcium_range, is_detectable, photon_field_at_cells
 
 KIND = "sensor"
 
@@ -95,8 +95,8 @@ class Sensor(StepSpec):
         can still be detectable.
         """
         acq = scene.spec.acquisition
-        traces = scene.traces.get("C")
-        if traces is None:
+        trace_range = calcium_range(scene)
+        if trace_range is None:
             return np.zeros(scene.n_cells, bool)
         centers = scene.cells["centers_um"]
         gain = photon_field_at_cells(scene.spec, centers) * (
@@ -105,7 +105,7 @@ class Sensor(StepSpec):
         for factor in ("observed_peak", "vessel_transmission"):
             if factor in scene.cells:
                 gain = gain * scene.cells[factor]
-        low, high = traces.min(axis=1), traces.max(axis=1)
+        low, high = trace_range
         return da.map_blocks(
             is_detectable,
             high - low,

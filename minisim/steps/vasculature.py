@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 from scipy.ndimage import gaussian_filter
 
 from ..acquisition import Acquisition, FrozenModel, NonNegativeFloat, PositiveFloat
-from ..engine import Scene, constant, stream
+from ..engine import Scene, as_delayed, constant, stream
 from ..engine.multiscale import MultiScaleFootprints
 from .base import StepSpec, warn_spec
 from .fields import multiply_frames
@@ -114,6 +114,8 @@ class Vasculature(StepSpec):
             footprints = MultiScaleFootprints.full_resolution(scene.footprints["planted"])
         lazy = isinstance(focal, da.Array) or not isinstance(footprints, MultiScaleFootprints)
         if lazy:
+            if isinstance(focal, da.Array):
+                focal = as_delayed(focal)
             mask = delayed(vessel_mask, pure=True)(
                 acq, self.layers, trees, scene.canvas_shape, focal,
                 dask_key_name=scene.layer_name("vasculature", "mask"),
