@@ -41,6 +41,7 @@ def simulate(spec: Spec, *, until: str | None = None, chunks=None) -> Recording:
         fov_shape=fov,
         canvas_shape=canvas,
         token=tokenize(spec.model_dump_json(), frame_chunks),
+        fuse_pixels=not spec.output.save_intermediates,  # snapshots share the stages
     )
     steps = list(spec.steps)
     if stop is not None:

@@ -8,7 +8,7 @@ one graph key each, so the pickled graph does not repeat them per task.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import dask.array as da
 import numpy as np
@@ -86,6 +86,7 @@ def map_ranges(
     inputs: Sequence[tuple[da.Array, int]] = (),
     constants: Sequence = (),
     after: Sequence = (),
+    recompute_inputs: Collection[int] = (),
 ) -> da.Array:
     """A dask array whose block k is ``func(start_k, stop_k, *input_blocks, *constants)``.
 
@@ -111,14 +112,17 @@ def map_ranges(
         Values every block waits for without using them: whole-recording statistics that
         pixel work should follow, so the scheduler never piles up finished pixel chunks
         while it is still computing them.
+    recompute_inputs : collection of int
+        Indices of ``inputs`` whose blocks are computed inside each task that reads them
+        (see :func:`align_blocks`) rather than shared as results of their own.
     """
     chunks = tuple(int(c) for c in chunks)
     bounds = _offsets(chunks)
     dsk: dict = {}
     deps = []
     input_keys = []
-    for arr, axis in inputs:
-        arr, keys = align_blocks(arr, axis, chunks)
+    for i, (arr, axis) in enumerate(inputs):
+        arr, keys = align_blocks(arr, axis, chunks, recompute=i in recompute_inputs)
         deps.append(arr)
         input_keys.append(keys)
     args = register_constants(constants, dsk, deps)

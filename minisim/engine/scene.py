@@ -55,6 +55,11 @@ class Scene:
         for, so the scheduler never holds finished pixel chunks while computing them.
     steps_run : tuple of str
         Kinds of the steps built so far (``until`` may stop early).
+    fuse_pixels : bool
+        Whether each pixel layer computes the movie so far inside its own tasks (one task
+        per frame chunk does the whole pixel chain, so no scheduler can pile up
+        intermediate frames) instead of sharing it. Off when stage snapshots are kept:
+        they read the intermediate movies too.
     stages : mapping of str → dask array
         Snapshots of the movie after each stage (when requested).
     attrs : mapping
@@ -84,6 +89,7 @@ class Scene:
     signals: MappingProxyType = field(default_factory=_frozen)
     statistics: MappingProxyType = field(default_factory=_frozen)
     steps_run: tuple[str, ...] = ()
+    fuse_pixels: bool = True
     token: str = ""
 
     @property
@@ -123,8 +129,18 @@ class Scene:
         top, left = self.margin
         return movie[:, top : top + height, left : left + width]
 
-    def pixel_map(self, parts, func, tail_shape, dtype, inputs=(), constants=()) -> da.Array:
-        """A frame-chunked layer named after ``parts`` that waits for the statistics."""
+    def pixel_map(
+        self, parts, func, tail_shape, dtype, inputs=(), constants=(), recompute=()
+    ) -> da.Array:
+        """A frame-chunked layer named after ``parts`` that waits for the statistics.
+
+        An input that is the movie so far is computed inside each task (``fuse_pixels``),
+        and so are the inputs whose indices are in ``recompute`` (cheap per-frame inputs,
+        such as trace blocks, that would otherwise wait in memory for the pixel work).
+        """
+        fused = list(recompute)
+        if self.fuse_pixels and self.movie is not None:
+            fused += [i for i, (arr, _) in enumerate(inputs) if arr.name == self.movie.name]
         return map_ranges(
             self.layer_name(*parts),
             func,
@@ -134,6 +150,7 @@ class Scene:
             inputs=inputs,
             constants=constants,
             after=list(self.statistics.values()),
+            recompute_inputs=fused,
         )
 
     def layer_name(self, *parts: str) -> str:

@@ -48,6 +48,7 @@ class Composite(StepSpec):
             dtype,
             inputs=inputs,
             constants=[constant(footprints, "footprints"), dtype.str],
+            recompute=range(len(inputs)),  # trace blocks: cheap, recomputed per chunk
         )
         movie = cells if scene.movie is None else scene.movie + cells
         return scene.evolve(movie=movie)

@@ -73,14 +73,14 @@ class Sensor(StepSpec):
 
     def build(self, scene: Scene) -> Scene:
         movie = scene.fov_movie()  # darkness still reads out as noise
-        acq = scene.spec.acquisition
-        readout = self.readout(acq, scene.seed)
-        counts = digitize(
-            movie,
-            readout,
-            scene.layer_name("sensor"),
-            scene.frame_chunks,
-            after=list(scene.statistics.values()),
+        readout = self.readout(scene.spec.acquisition, scene.seed)
+        counts = scene.pixel_map(
+            ("sensor",),
+            digitize_frames,
+            movie.shape[1:],
+            np.dtype(readout.dtype),
+            inputs=[(movie, 0)],
+            constants=[constant(readout, "readout")],
         )
         return scene.evolve(movie=counts, cells={"detectable": self.detectable(scene)})
 
@@ -136,7 +136,7 @@ class Readout:
     noise: bool = True
 
 
-def digitize(movie: da.Array, readout: Readout, name: str, frame_chunks, after=()) -> da.Array:
+def digitize(movie: da.Array, readout: Readout, name: str, frame_chunks) -> da.Array:
     """Lazy counts of a (frame, y, x) intensity movie."""
     return map_ranges(
         name,
@@ -146,7 +146,6 @@ def digitize(movie: da.Array, readout: Readout, name: str, frame_chunks, after=(
         np.dtype(readout.dtype),
         inputs=[(movie, 0)],
         constants=[constant(readout, "readout")],
-        after=after,
     )
 
 
