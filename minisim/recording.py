@@ -317,10 +317,9 @@ def assemble(scene: Scene) -> Recording:
         else dense_footprints(scene, observed_fp, "A_observed"),
     )
     for name, trace in scene.traces.items():
-        # Trace blocks are cheap to recompute: their ground-truth chunks compute them again
-        # rather than keeping the blocks composite reads (much later) in memory.
-        dims = ("cell", "frame")
-        data_vars[name] = (dims, _movie_chunked(scene, name, dims, trace, recompute=True))
+        # Only these ground-truth writes share trace blocks (the pixel work recomputes
+        # what it reads), so a block is freed once the chunks it overlaps are written.
+        data_vars[name] = (("cell", "frame"), _movie_chunked(scene, name, ("cell", "frame"), trace))
     for name, (dims, values) in scene.truth.items():
         data_vars[name] = (dims, _movie_chunked(scene, name, dims, values))
     for stage, snapshot in scene.stages.items():
@@ -339,14 +338,13 @@ def assemble(scene: Scene) -> Recording:
     return Recording(xr.Dataset(data_vars, coords=coords, attrs=attrs))
 
 
-def _movie_chunked(scene: Scene, name: str, dims, value, recompute: bool = False):
+def _movie_chunked(scene: Scene, name: str, dims, value):
     """Per-frame ground truth cut like the movie, so a chunk of frames and its truth are
     computed and stored together (scans produce it on their own fixed block grid)."""
     dims = (dims,) if isinstance(dims, str) else tuple(dims)
     if not isinstance(value, da.Array) or "frame" not in dims:
         return value
-    layer = scene.layer_name("truth", name)
-    return recut(value, dims.index("frame"), scene.frame_chunks, layer, recompute=recompute)
+    return recut(value, dims.index("frame"), scene.frame_chunks, scene.layer_name("truth", name))
 
 
 def default_detectable(scene: Scene):

@@ -81,9 +81,10 @@ def test_bleaching_pool_kernel_against_the_closed_form():
     params = BleachParams(per_frame_rate=0.01, turnover_frames=500.0)
     emission = np.full((2, 300), 3.0)
     excitation = np.array([1.0, 0.5])
-    pool, out, mean = bleach_scan_step(np.ones(2), 0, 0, 300, emission, params, excitation)
+    pool, out, mean, emitted = bleach_scan_step(np.ones(2), 0, 0, 300, emission, params, excitation)
     assert out[:, 0].tolist() == [1.0, 1.0]
     np.testing.assert_allclose(mean, out.mean(axis=0))  # the per-frame mean fade
+    assert np.array_equal(emitted, emission * out)  # composite's input: C·B
     assert np.all(np.diff(out, axis=1) < 0)  # monotone decay
     # Constant drive: exponential approach to the floor with rate k = 1/τ + q·I·e.
     for i in range(2):
@@ -95,12 +96,10 @@ def test_bleaching_pool_kernel_against_the_closed_form():
     assert out[0, -1] < out[1, -1]  # brighter excitation bleaches more
     # The floor is a fixed point.
     f = bleaching_floor(0.01, 1.0, 3.0, 500.0)
-    same, _, _ = bleach_scan_step(np.array([f]), 0, 0, 10, emission[:1, :10], params, np.ones(1))
+    same, *_ = bleach_scan_step(np.array([f]), 0, 0, 10, emission[:1, :10], params, np.ones(1))
     assert same[0] == pytest.approx(f, rel=1e-12)
     # In the dark the pool recovers with the turnover time.
-    dark, _, _ = bleach_scan_step(
-        np.array([0.4]), 0, 0, 200, np.zeros((1, 200)), params, np.ones(1)
-    )
+    dark, *_ = bleach_scan_step(np.array([0.4]), 0, 0, 200, np.zeros((1, 200)), params, np.ones(1))
     assert dark[0] == pytest.approx(float(dark_recovery(0.4, 200, 500.0)), rel=1e-12)
     with pytest.raises(ValueError):
         dark_recovery(0.5, 1.0, 0.0)

@@ -275,3 +275,25 @@ def test_a_cluster_worker_holds_a_few_frame_chunks_not_the_recording(tmp_path):
     # Scheduler round trips keep a few finished chunks alive a little longer; the bug
     # held every chunk of the recording.
     assert most <= n_chunks // 3, f"a worker held {most} of {n_chunks} frame chunks at once"
+
+
+def test_the_pickled_graph_does_not_grow_with_frames_times_pixels():
+    import cloudpickle
+
+    def pickled_bytes(duration_s):
+        spec = SPEC.model_copy(
+            update={"acquisition": SPEC.acquisition.model_copy(update={"duration_s": duration_s})}
+        )
+        rec = simulate(spec, chunks=50)
+        arrays = [v.data for v in rec.dataset.variables.values() if hasattr(v.data, "dask")]
+        graph = {}
+        for arr in arrays:
+            graph.update(dict(arr.__dask_graph__()))
+        return len(cloudpickle.dumps(graph)), rec.observed.shape
+
+    short, (n_short, h, w) = pickled_bytes(20.0)
+    long, (n_long, _, _) = pickled_bytes(80.0)
+    per_frame = (long - short) / (n_long - n_short)
+    # Each extra chunk of 50 frames adds a few small tasks; a frame of float32 pixels
+    # embedded in the graph would add 4·h·w bytes per frame.
+    assert per_frame < 0.05 * 4 * h * w, (short, long, per_frame)

@@ -141,20 +141,16 @@ def map_ranges(
     return da.Array(graph, name, out_chunks, dtype=dtype, meta=meta)
 
 
-def recut(
-    arr: da.Array, axis: int, chunks: Sequence[int], name: str, recompute: bool = False
-) -> da.Array:
+def recut(arr: da.Array, axis: int, chunks: Sequence[int], name: str) -> da.Array:
     """``arr`` with blocks cut to ``chunks`` along ``axis`` (whole along the other axes).
 
     Like ``arr.rechunk``, but each new block is one task reading its source blocks
     directly (no split/merge layers, which distributed may queue as root tasks while
-    their source blocks wait in memory), in a layer called ``name``. With ``recompute``
-    the source blocks are computed again inside each new block's task (see
-    :func:`align_blocks`).
+    their source blocks wait in memory), in a layer called ``name``.
     """
     chunks = tuple(int(c) for c in chunks)
     axis = axis % arr.ndim
-    arr, args = align_blocks(arr, axis, chunks, recompute=recompute)
+    arr, args = align_blocks(arr, axis, chunks)
     if all(not isinstance(a, tuple) or not callable(a[0]) for a in args):
         return arr  # already cut this way
     dsk = {
@@ -178,9 +174,8 @@ def align_blocks(arr: da.Array, axis: int, chunks: Sequence[int], recompute: boo
 
     With ``recompute``, each source block is computed again inside the consumer's task
     (when ``arr``'s own layer holds its task) instead of being shared. For cheap blocks
-    that an early consumer (a state chain, a ground-truth write) and a late one (the pixel
-    work) both read: shared, the block would wait in memory from the first read to the
-    last.
+    that an early consumer (a state chain, a statistic) and a late one (the pixel work)
+    both read: shared, the block would wait in memory from the first read to the last.
     """
     axis = axis % arr.ndim
     others = tuple((arr.shape[a],) if a != axis else arr.chunks[a] for a in range(arr.ndim))

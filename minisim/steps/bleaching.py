@@ -4,8 +4,8 @@
 indicator, emission (the clean trace e = C) under excitation I destroys it. Over one frame
 the drive is constant, so the update is exact:
 ``k = 1/τ_turn + q·I·e_t``, ``B_eq = (1/τ_turn)/k``, ``B ← B_eq + (B − B_eq)·exp(−k)``.
-The fade is ground truth (``bleaching``); composite emits C·B and the neuropil fades with
-the cells' mean B.
+The fade is ground truth (``bleaching``); composite emits C·B (computed here, per block)
+and the neuropil fades with the cells' mean B.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Bleaching(StepSpec):
             per_frame_rate=self.bleach_susceptibility / acq.fps,
             turnover_frames=self.turnover_tau_s * acq.fps,
         )
-        fade, mean = scan(
+        fade, mean, emission = scan(
             scene.layer_name("bleaching"),
             bleach_scan_step,
             init=(np.ones, scene.n_cells),
@@ -62,6 +62,7 @@ class Bleaching(StepSpec):
             outputs=[
                 ScanOutput("bleaching", (scene.n_cells, None), np.float32),
                 ScanOutput("mean", (None,), np.float64),
+                ScanOutput("emission", (scene.n_cells, None), np.float32),
             ],
             sequences=[(traces, 1)],
             constants=[constant(params, "bleach-params"), constant(excitation, "excitation")],
@@ -70,7 +71,7 @@ class Bleaching(StepSpec):
         return scene.evolve(
             traces={"bleaching": fade},
             cells={"excitation": excitation},
-            signals={"bleaching_mean": mean},
+            signals={"bleaching_mean": mean, "emission": emission},
         )
 
 
@@ -92,8 +93,9 @@ def bleach_scan_step(pool, block, start, stop, emission, params: BleachParams, e
         equilibrium = np.where(rate > 0, recovery / np.where(rate > 0, rate, 1.0), 1.0)
         pool = equilibrium + (pool - equilibrium) * np.exp(-rate)
     out = out.astype(np.float32)
-    # The cells' mean fade per frame (what the neuropil fades with), from the stored values.
-    return pool, out, out.mean(axis=0, dtype=np.float64)
+    # The cells' mean fade per frame (what the neuropil fades with), from the stored values;
+    # and the light the cells emit, C·B, from the stored fade.
+    return pool, out, out.mean(axis=0, dtype=np.float64), emission * out
 
 
 def bleaching_floor(rate: float, intensity: float, emission: float, turnover_tau: float) -> float:

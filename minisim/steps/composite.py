@@ -31,12 +31,10 @@ class Composite(StepSpec):
     writes_movie = True
 
     def build(self, scene: Scene) -> Scene:
-        emission = scene.traces.get("C")
-        if emission is None or scene.n_cells == 0:
+        traces = scene.traces.get("C")
+        if traces is None or scene.n_cells == 0:
             return scene
-        inputs = [(emission, 1)]
-        if "bleaching" in scene.traces:  # emission is C·B
-            inputs.append((scene.traces["bleaching"], 1))
+        emission = scene.signals.get("emission", traces)  # C·B after bleaching
         footprints = scene.footprints.get("observed")
         if footprints is None:
             footprints = MultiScaleFootprints.full_resolution(scene.footprints["planted"])
@@ -46,21 +44,19 @@ class Composite(StepSpec):
             composite_frames,
             scene.canvas_shape,
             dtype,
-            inputs=inputs,
+            inputs=[(emission, 1)],
             constants=[constant(footprints, "footprints"), dtype.str],
-            recompute=range(len(inputs)),  # trace blocks: cheap, recomputed per chunk
+            recompute=[0],  # trace blocks are cheap: recomputed per chunk, never held
         )
         movie = cells if scene.movie is None else scene.movie + cells
         return scene.evolve(movie=movie)
 
 
-def composite_frames(start: int, stop: int, emission: np.ndarray, *rest) -> np.ndarray:
+def composite_frames(
+    start: int, stop: int, emission: np.ndarray, footprints: MultiScaleFootprints, dtype: str
+) -> np.ndarray:
     """Frames [start, stop) of ``Σ_i emission[i, t]·A_i`` on the canvas.
 
-    ``emission`` is (cells, stop − start); ``rest`` is optionally the bleaching fade of
-    the same shape (emission is then C·B), then the footprints and the dtype.
+    ``emission`` is (cells, stop − start): C, or C·B with bleaching.
     """
-    *fade, footprints, dtype = rest
-    if fade:
-        emission = emission * fade[0]
     return footprints.render(emission, np.dtype(dtype))
