@@ -1,10 +1,12 @@
 """Carried-state recurrences as a scan over a fixed grid of frame blocks.
 
 Block k starts from the exact state block k−1 ended with; only the small states form a
-sequential chain, and a block's outputs are recomputed from its entry state on demand. The grid is fixed here, not by
-the user's chunks, so a recurrence (calcium kernel, activity gate, drifts, motion) gives
-the same numbers however the recording is later chunked; outputs are rechunked to the
-consumer's chunks afterwards, which moves values but never recomputes them.
+sequential chain, and a block's outputs are recomputed from its entry state on demand
+(by each output, and inside the tasks of consumers that ask for it), so no block waits in
+memory for a late reader. The grid is fixed here, not by the user's chunks, so a
+recurrence (calcium kernel, activity gate, drifts, motion) gives the same numbers however
+the recording is later chunked: consumers slice the blocks they need, and recomputing a
+block repeats the same arithmetic.
 """
 
 from __future__ import annotations
