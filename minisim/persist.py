@@ -42,8 +42,10 @@ def _zarr_options(storage_options):
 def _for_storage(ds: xr.Dataset) -> xr.Dataset:
     """Align every frame-chunked variable with the movie's chunks (one zarr chunk per task)."""
     frame_chunks = ds["observed"].chunks[0]
-    ds = ds.chunk({"frame": frame_chunks})
     out = ds.copy()
+    for name, var in ds.variables.items():  # in-memory variables stay in memory
+        if var.chunks is not None and "frame" in var.dims:
+            out[name] = var.chunk({"frame": frame_chunks})
     out.attrs = {**ds.attrs, COMPLETE_ATTR: False}
     for name in out.variables:  # let chunk encoding follow the dask chunks
         out[name].encoding = {}
@@ -73,6 +75,7 @@ def write_recording_lazily(rec, store, *, mode: str = "w", storage_options=None)
     else:  # a store from another version is rewritten: its bytes may differ
         if mode in ("w", "resume"):
             _remove(store, storage_options)
+        # In-memory variables (fields, per-cell facts) are written now, not put in the graph.
         writes = [ds.to_zarr(store, mode="w-", compute=False, **_zarr_options(storage_options))]
     return delayed(_finish, pure=False)(store, storage_options, writes)
 

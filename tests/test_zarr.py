@@ -297,3 +297,21 @@ def test_the_pickled_graph_does_not_grow_with_frames_times_pixels():
     # Each extra chunk of 50 frames adds a few small tasks; a frame of float32 pixels
     # embedded in the graph would add 4·h·w bytes per frame.
     assert per_frame < 0.05 * 4 * h * w, (short, long, per_frame)
+
+
+def test_a_zarr_write_keeps_in_memory_variables_out_of_its_graph(tmp_path):
+    # Static fields and per-cell facts are written when the store is created; chunked
+    # into the write's graph they would travel to the scheduler with every write.
+    import cloudpickle
+
+    from minisim import IlluminationProfile, Vignette
+    from minisim.persist import write_recording_lazily
+
+    steps = [*SPEC.steps[:-1], IlluminationProfile(), Vignette(), SPEC.steps[-1]]
+    rec = simulate(Spec(acquisition=SPEC.acquisition, seed=SPEC.seed, steps=steps))
+    write = write_recording_lazily(rec, tmp_path / "rec.zarr")
+    graph = cloudpickle.dumps(dict(write.__dask_graph__()))
+    for name in ("illumination", "vignette"):  # float64 coordinates, 12.8 kB each
+        field = rec.dataset[name].values
+        assert field.dtype == np.float64 and field.shape == (40, 40)
+        assert field.tobytes()[-800:] not in graph, name
