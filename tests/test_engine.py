@@ -204,3 +204,25 @@ def test_scan_block_summaries_and_recomputed_sequences():
     graph = dict(private.__dask_graph__())
     readers = [k for k in graph if str(k[0]).startswith("test-reader-True")]
     assert not any(dep[0] == values.name for k in readers for dep in get_dependencies(graph, k))
+
+
+def test_a_recipe_constant_ships_its_arguments_not_its_value():
+    import cloudpickle
+
+    from minisim.engine import recipe
+
+    field = recipe("test-field", np.full, (200, 200), 0.25, np.float32)
+    assert recipe("test-field", np.full, (200, 200), 0.25, np.float32).key == field.key
+    arr = map_ranges(
+        "test-recipe", _ranges, (3, 3), (4,), np.float32, constants=[constant(np.zeros(4)), 1.0]
+    )
+    out = map_ranges(
+        "test-recipe-use", _add_field_sum, (3, 3), (4,), np.float32,
+        inputs=[(arr, 0)], constants=[field],
+    )  # fmt: skip
+    assert np.array_equal(out.compute(), arr.compute() + np.float32(0.25 * 200 * 200))
+    assert len(cloudpickle.dumps(dict(out.__dask_graph__()))) < 200 * 200 * 4 / 10
+
+
+def _add_field_sum(start, stop, frames, field):
+    return frames + field.sum(dtype=np.float32)

@@ -5,7 +5,7 @@ dask graphs whose results do not depend on chunking or scheduler.
 """
 
 from .chunks import TARGET_CHUNK_BYTES, normalize_chunks, split_evenly
-from .graph import as_delayed, constant, map_ranges, recut
+from .graph import as_delayed, constant, map_ranges, recipe, recut
 from .rng import stable_id, stream
 from .scan import SCAN_BLOCK, ScanOutput, scan
 from .scene import Scene
@@ -21,6 +21,7 @@ __all__ = [
     "constant",
     "map_ranges",
     "normalize_chunks",
+    "recipe",
     "recut",
     "scan",
     "split_evenly",

@@ -18,17 +18,21 @@ from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
 
 class _Constant:
-    """A small object stored once in a graph and referenced by key from many tasks."""
+    """A small object stored once in a graph and referenced by key from many tasks.
 
-    def __init__(self, value, key):
+    Either a value, or a recipe ``(func, *args)`` that computes it where it is needed.
+    """
+
+    def __init__(self, value, key, recipe: tuple | None = None):
         self.value = value
         self.key = key
+        self.recipe = recipe
 
     def task(self) -> tuple:
         # A task that returns the value, not the value as plain graph data: dask marks
         # plain data a "data producer", which distributed queues as a root task until a
         # worker has nothing else to run, so pixel chunks piled up waiting for a field.
-        return (_value_of, self)
+        return self.recipe if self.recipe is not None else (_value_of, self)
 
 
 def _value_of(c: _Constant):
@@ -59,6 +63,17 @@ def constant(value, prefix: str = "const") -> _Constant:
     if isinstance(value, Delayed):
         return value
     return _Constant(value, (f"{prefix}-{tokenize(value)}",))
+
+
+def recipe(prefix: str, func, *args, token=None) -> _Constant:
+    """A constant computed by ``func(*args)`` on the worker that needs it, not shipped.
+
+    For pixel-sized values that small arguments determine (a static field, the neuropil's
+    spatial components): the graph carries the arguments instead of megabytes. The key
+    hashes ``token`` when given (e.g. the step's JSON), else ``func`` and ``args``.
+    """
+    key = (f"{prefix}-{tokenize(func, *args) if token is None else tokenize(token)}",)
+    return _Constant(None, key, recipe=(func, *args))
 
 
 def as_delayed(arr: da.Array) -> Delayed:

@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field
 
 from ..acquisition import Acquisition, NonNegativeFloat, PositiveFloat
-from ..engine import Scene, constant
+from ..engine import Scene, recipe
 from .base import StepSpec
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
@@ -61,7 +61,7 @@ class _RadialField(StepSpec):
 
     def build(self, scene: Scene) -> Scene:
         field = self.field(scene.spec.acquisition)
-        movie = apply_static(scene, self.kind, multiply_frames, field)
+        movie = apply_static(scene, self, multiply_frames)
         return scene.evolve(movie=movie, coords={self.truth_name: (("y", "x"), field)})
 
 
@@ -119,21 +119,32 @@ class Leakage(StepSpec):
 
     def build(self, scene: Scene) -> Scene:
         field = self.field(scene.spec.acquisition)
-        movie = apply_static(scene, self.kind, add_frames, field)
+        movie = apply_static(scene, self, add_frames)
         return scene.evolve(movie=movie, coords={"leakage": (("y", "x"), field)})
 
 
-def apply_static(scene: Scene, stage: str, kernel, field: np.ndarray):
-    """The movie (cropped to the field of view, black if none yet) combined with a field."""
+def apply_static(scene: Scene, step, kernel):
+    """The movie (cropped to the field of view, black if none yet) combined with the
+    step's field, which each worker rebuilds from the step instead of receiving it."""
+    acq = scene.spec.acquisition
     movie = scene.fov_movie(np.dtype(scene.spec.output.store_dtype))
-    return scene.pixel_map(
-        (stage,),
-        kernel,
-        scene.fov_shape,
-        movie.dtype,
-        inputs=[(movie, 0)],
-        constants=[constant(field.astype(movie.dtype), stage)],
+    dtype = movie.dtype.str
+    field = recipe(
+        step.kind,
+        field_as,
+        step,
+        acq,
+        dtype,
+        token=(step.model_dump_json(), acq.model_dump_json(), dtype),
     )
+    return scene.pixel_map(
+        (step.kind,), kernel, scene.fov_shape, movie.dtype, inputs=[(movie, 0)], constants=[field]
+    )
+
+
+def field_as(step, acq: Acquisition, dtype: str) -> np.ndarray:
+    """A field step's (y, x) field in the movie's dtype."""
+    return step.field(acq).astype(dtype)
 
 
 def multiply_frames(start: int, stop: int, frames: np.ndarray, field: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.signal import lfilter
 
 from ..acquisition import PositiveFloat
-from ..engine import ScanOutput, Scene, constant, map_ranges, scan, stream
+from ..engine import ScanOutput, Scene, constant, map_ranges, recipe, scan, stream
 from .base import StepSpec
 
 KIND = "neuropil"
@@ -129,7 +129,14 @@ class Neuropil(StepSpec):
             canvas_movie.dtype,
             inputs=[(canvas_movie, 0), (envelopes, 0)],
             constants=[
-                constant(spatial.astype(np.float32), "neuropil-spatial"),
+                recipe(  # rebuilt on the workers: megabytes in, four numbers shipped
+                    "neuropil-spatial",
+                    spatial_components_f32,
+                    scene.canvas_shape,
+                    self.spatial_sigma_um / acq.pixel_size_um,
+                    self.n_components,
+                    scene.seed,
+                ),
                 float(self.amplitude),
             ],
         )
@@ -146,6 +153,10 @@ class Neuropil(StepSpec):
 
 
 # --------------------------------------------------------------------------- kernels
+
+
+def spatial_components_f32(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
+    return spatial_components(shape, sigma_px, n, seed).astype(np.float32)
 
 
 def spatial_components(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
