@@ -156,6 +156,7 @@ class Neuropil(StepSpec):
 
 
 def spatial_components_f32(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
+    """:func:`spatial_components` in the movie's float32, as the pixel kernel reads them."""
     return spatial_components(shape, sigma_px, n, seed).astype(np.float32)
 
 
