@@ -161,16 +161,23 @@ def digitize_frames(start: int, stop: int, intensity: np.ndarray, readout: Reado
 
 def digitize_frame(intensity: np.ndarray, readout: Readout, frame: int) -> np.ndarray:
     """One frame: photons → electrons (with noise unless disabled) → clipped ADC counts."""
-    photons = np.maximum(intensity.astype(np.float64) * readout.photons_per_unit, 0.0)
-    expected = photons * readout.quantum_efficiency
+    # In place where possible (same operations in the same order): this runs per pixel
+    # of every frame, next to the noise draws themselves.
+    expected = intensity.astype(np.float64)
+    expected *= readout.photons_per_unit
+    np.maximum(expected, 0.0, out=expected)  # photons
+    expected *= readout.quantum_efficiency
     if not readout.noise:
         electrons = expected
     elif readout.shot_noise == "poisson":
         electrons = stream(readout.seed, KIND, "shot", frame).poisson(expected).astype(np.float64)
         read = stream(readout.seed, KIND, "read", frame).standard_normal(expected.shape)
-        electrons += readout.read_noise_e * read
+        read *= readout.read_noise_e
+        electrons += read
     else:
         normal = stream(readout.seed, KIND, "shot+read", frame).standard_normal(expected.shape)
         electrons = expected + np.sqrt(expected + readout.read_noise_e**2) * normal
-    counts = np.floor(electrons * readout.gain_adu_per_e)
-    return np.clip(counts, 0, readout.max_count).astype(readout.dtype)
+    electrons *= readout.gain_adu_per_e
+    np.floor(electrons, out=electrons)
+    np.clip(electrons, 0, readout.max_count, out=electrons)
+    return electrons.astype(readout.dtype)
