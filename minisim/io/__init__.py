@@ -1,0 +1,1 @@
+"""Reading and writing recordings: safe output paths, Zarr stores and their integrity."""
