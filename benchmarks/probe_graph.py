@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from distributed.diagnostics.plugin import SchedulerPlugin
 
     import minisim
-    from minisim.persist import write_recording_lazily
+    from minisim.io.zarr_store import write_recording_lazily
 
     class RootishProbe(SchedulerPlugin):
         name = "rootish-probe"

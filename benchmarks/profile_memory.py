@@ -101,7 +101,7 @@ def run_worker(n_px: int, duration_s: float, until: str | None, target: str = "m
     if target == "zarr":
         import tempfile
 
-        from minisim.persist import write_recording_lazily
+        from minisim.io.zarr_store import write_recording_lazily
 
         tmp = tempfile.mkdtemp(prefix="minisim-prof-mem-")
         x = write_recording_lazily(rec, str(Path(tmp) / "rec.zarr"))

@@ -1,10 +1,11 @@
 """minisim: lazy, chunked one-photon miniscope simulation with exact ground truth."""
 
-from importlib.metadata import PackageNotFoundError, version
-
 from .acquisition import Acquisition, ImageSensor, Optics, Tissue
 from .cache import cache_dir, cache_path, simulate_cached
 from .errors import RecordingFormatWarning, SpecWarning
+from .io.integrity import DamagedStoreError
+from .io.outputs import OutputPathError
+from .io.zarr_store import IncompleteStoreError, open_recording, verify
 from .metrics import (
     ActivityScore,
     Match,
@@ -17,7 +18,6 @@ from .metrics import (
     shift_rmse,
     trace_pearson,
 )
-from .persist import IncompleteStoreError, open_recording
 from .presets import Region, Scope, build_spec
 from .recording import GroundTruth, Recording
 from .simulate import simulate, simulate_video
@@ -42,11 +42,7 @@ from .steps import (
 )
 from .sweep import SweptSpec, generate, sweep
 from .testing import benchmark
-
-try:
-    __version__ = version("minisim")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0+unknown"
+from .version import __version__
 
 __all__ = [
     "Acquisition",
@@ -60,6 +56,8 @@ __all__ = [
     "Composite",
     "GroundTruth",
     "IncompleteStoreError",
+    "DamagedStoreError",
+    "OutputPathError",
     "IlluminationProfile",
     "Leakage",
     "Match",
@@ -95,6 +93,7 @@ __all__ = [
     "global_shift_from_trajectories",
     "hungarian_match",
     "open_recording",
+    "verify",
     "shift_rmse",
     "simulate",
     "simulate_cached",

@@ -13,9 +13,11 @@ from .engine import Footprints, Scene, constant, map_ranges, recut
 from .engine.chunks import items_per_chunk, split_evenly
 from .errors import SpecWarning
 from .spec import Spec
+from .version import __version__
 
-#: Version of the Dataset layout (names, dims, attrs). Bump on any incompatible change.
-FORMAT_VERSION = 1
+#: Version of the stored layout (names, dims, attrs, checksums, contents record). Bump on any
+#: incompatible change (2: crc32c on every chunk and a contents record at completion).
+FORMAT_VERSION = 2
 
 # Which step provides a ground-truth name, to explain what is missing.
 _PROVIDED_BY = {
@@ -30,12 +32,6 @@ def load_spec_quietly(text: str) -> Spec:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpecWarning)
         return Spec.model_validate_json(text)
-
-
-def _package_version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 class GroundTruth:
@@ -211,8 +207,9 @@ class Recording:
         store : str, Path or fsspec URL
             Where to write (``"rec.zarr"``, ``"s3://bucket/rec.zarr"``, ...).
         mode : "w", "w-" or "resume"
-            Overwrite, fail if the store exists, or finish an interrupted write of the same
-            spec (only missing frame chunks are computed).
+            Overwrite a minisim store, fail if the path holds one, or finish an interrupted
+            write of the same spec (only missing frame chunks are computed; a complete store
+            of another spec is an error naming the fields that differ).
         storage_options : dict, optional
             Passed to fsspec for URLs.
 
@@ -221,8 +218,16 @@ class Recording:
         The store. Chunks are computed by the dask scheduler in force (with a
         ``distributed.Client``, on its workers). The store is flagged complete only after
         its last chunk is written; :func:`minisim.open_recording` refuses incomplete ones.
+
+        Raises
+        ------
+        minisim.OutputPathError
+            If the path holds anything but a minisim store (a folder of other files, a
+            file, another program's Zarr store): nothing is changed. Overwriting a complete
+            local store is atomic: the new one is written beside it and swapped in when
+            complete, so a failed overwrite leaves the old store as it was.
         """
-        from .persist import write_recording
+        from .io.zarr_store import write_recording
 
         return write_recording(self, store, mode=mode, storage_options=storage_options)
 
@@ -329,7 +334,7 @@ def assemble(scene: Scene) -> Recording:
     attrs = {
         "spec": spec.model_dump_json(),
         "format_version": FORMAT_VERSION,
-        "minisim_version": _package_version(),
+        "minisim_version": __version__,
         "cache_key": spec.cache_key(),
         "stages": list(scene.stages),
         "steps_run": list(scene.steps_run),

@@ -85,36 +85,81 @@ def _assign(data: dict, path: str, value) -> None:
     target[parts[-1]] = value
 
 
-def generate(specs: Iterable[Spec], root, *, client=None, chunks=None) -> Path:
+def generate(specs: Iterable[Spec], root, *, client=None, chunks=None, storage_options=None):
     """Write many recordings as one batch, each to ``root/<cache_key>.zarr``, plus a manifest.
 
-    Stores that are already complete are skipped, so an interrupted archive resumes. All
-    chunk writes run as one computation (on ``client`` if given, else on the scheduler in
-    force). ``manifest.json`` (swept axes → store) is written last, atomically.
+    ``root`` is a local folder or an fsspec URL (``s3://bucket/archive``, with
+    ``storage_options``). Stores that are already complete are skipped, so an interrupted
+    archive resumes; a store path holding something minisim did not write is refused before
+    any work. All chunk writes run as one computation (on ``client`` if given, else on the
+    scheduler in force). ``manifest.json`` (swept axes → store) is written last, atomically,
+    and only over a manifest minisim wrote.
+
+    Returns the manifest's path (a Path for a local root, else a URL string).
     """
     import dask
 
-    from .persist import is_complete, write_recording_lazily
+    from .io.outputs import join, local_path
+    from .io.zarr_store import is_complete, write_recording_lazily
     from .simulate import simulate
 
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    if local_path(root) is not None:
+        local_path(root).mkdir(parents=True, exist_ok=True)
+    manifest = join(root, "manifest.json")
+    _check_manifest_target(manifest, storage_options)
     entries, writes = [], []
     for spec in specs:
         key = spec.cache_key()
-        store = root / f"{key}.zarr"
-        entries.append({"store": store.name, "cache_key": key, "axes": getattr(spec, "axes", {})})
-        if not is_complete(store, same_version=True):
+        store = join(root, f"{key}.zarr")
+        entries.append({"store": f"{key}.zarr", "cache_key": key,
+                        "axes": getattr(spec, "axes", {})})  # fmt: skip
+        if not is_complete(store, storage_options, same_version=True):
+            rec = simulate(spec, chunks=chunks)
             writes.append(
-                write_recording_lazily(simulate(spec, chunks=chunks), store, mode="resume")
+                write_recording_lazily(rec, store, mode="resume", storage_options=storage_options)
             )
     if writes:
         if client is not None:
             client.gather(client.compute(writes))
         else:
             dask.compute(*writes)
-    manifest = root / "manifest.json"
-    partial = root / ".manifest.json.partial"
-    partial.write_text(json.dumps({"recordings": entries}, indent=2, default=str))
-    partial.replace(manifest)
+    _write_manifest(manifest, {"written_by": "minisim", "recordings": entries}, storage_options)
     return manifest
+
+
+def _is_our_manifest(text: str) -> bool:
+    try:
+        return json.loads(text).get("written_by") == "minisim"
+    except (ValueError, AttributeError):
+        return False
+
+
+def _check_manifest_target(manifest, storage_options) -> None:
+    from .io.outputs import refuse
+
+    fs, path = _manifest_fs(manifest, storage_options)
+    if fs.exists(path) and not (fs.isfile(path) and _is_our_manifest(fs.cat_file(path).decode())):
+        raise refuse(manifest, "it exists and is not a manifest minisim wrote",
+                     "choose an archive folder of its own")  # fmt: skip
+
+
+def _manifest_fs(manifest, storage_options):
+    import fsspec
+
+    if isinstance(manifest, Path):
+        return fsspec.filesystem("file"), str(manifest)
+    return fsspec.core.url_to_fs(manifest, **(storage_options or {}))
+
+
+def _write_manifest(manifest, content: dict, storage_options) -> None:
+    """Atomically: a rename on a local disk, a single object PUT on an object store."""
+    from .io.outputs import atomic_file
+
+    text = json.dumps(content, indent=2, default=str)
+    if isinstance(manifest, Path):
+        with atomic_file(manifest, is_ours=lambda p: _is_our_manifest(p.read_text()),
+                         what="manifest") as partial:  # fmt: skip
+            partial.write_text(text)
+        return
+    fs, path = _manifest_fs(manifest, storage_options)
+    fs.pipe_file(path, text.encode())

@@ -18,7 +18,7 @@ from minisim import (
     simulate_cached,
     sweep,
 )
-from minisim.persist import is_complete
+from minisim.io.zarr_store import is_complete
 
 from .conftest import small_acquisition
 

@@ -335,7 +335,7 @@ def test_scoring_a_zarr_store_never_reads_the_movie(tmp_path):
     lazy = minisim.open_recording(tmp_path / "rec.zarr")
     gt = lazy.ground_truth
     movie_layer = lazy.observed.data.name
-    assert movie_layer.startswith("open_dataset-observed")
+    assert movie_layer.startswith("read-observed-")
     d = gt.detectable_subset()
     est = Estimate(A=d.A_observed, C=d.C, S=d.S)  # lazy xarray inputs are fine
     with KeyLog() as log:

@@ -77,7 +77,7 @@ def test_plain_xarray_sees_labelled_dims_and_truth(tmp_path):
     assert ds["observed"].dims == ("frame", "y", "x")
     for coord in ("time_s", "shift_y", "centers_um", "depth_um", "detectable", "frame"):
         assert coord in ds.coords
-    assert ds.attrs["format_version"] == 1 and ds.attrs["minisim_complete"] is True
+    assert ds.attrs["format_version"] == 2 and ds.attrs["minisim_complete"] is True
     assert ds["observed"].encoding["chunks"][0] == ds["observed"].chunks[0][0]
 
 
@@ -305,7 +305,7 @@ def test_a_zarr_write_keeps_in_memory_variables_out_of_its_graph(tmp_path):
     import cloudpickle
 
     from minisim import IlluminationProfile, Vignette
-    from minisim.persist import write_recording_lazily
+    from minisim.io.zarr_store import write_recording_lazily
 
     steps = [*SPEC.steps[:-1], IlluminationProfile(), Vignette(), SPEC.steps[-1]]
     rec = simulate(Spec(acquisition=SPEC.acquisition, seed=SPEC.seed, steps=steps))

@@ -48,6 +48,14 @@ def local_path(path) -> Path | None:
     return None
 
 
+def join(root, name: str):
+    """``root/name`` for a local folder (a Path) or an fsspec URL (a string)."""
+    local = local_path(root)
+    if local is not None:
+        return local / name
+    return f"{str(root).rstrip('/')}/{name}"
+
+
 def refuse(path, reason: str, fix: str) -> OutputPathError:
     """The one-line refusal every writer raises."""
     return OutputPathError(f"refusing to write {path}: {reason}; it was left untouched ({fix})")
