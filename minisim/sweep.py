@@ -100,17 +100,20 @@ def generate(specs: Iterable[Spec], root, *, client=None, chunks=None, storage_o
     import dask
 
     from .io.outputs import join, local_path
-    from .io.zarr_store import is_complete, write_recording_lazily
+    from .io.zarr_store import inspect_target, is_complete, target, write_recording_lazily
     from .simulate import simulate
 
     if local_path(root) is not None:
         local_path(root).mkdir(parents=True, exist_ok=True)
     manifest = join(root, "manifest.json")
     _check_manifest_target(manifest, storage_options)
+    specs = list(specs)
+    stores = [join(root, f"{spec.cache_key()}.zarr") for spec in specs]
+    for store in stores:  # refuse a path that is not ours before writing anything
+        inspect_target(target(store), storage_options)
     entries, writes = [], []
-    for spec in specs:
+    for spec, store in zip(specs, stores, strict=True):
         key = spec.cache_key()
-        store = join(root, f"{key}.zarr")
         entries.append({"store": f"{key}.zarr", "cache_key": key,
                         "axes": getattr(spec, "axes", {})})  # fmt: skip
         if not is_complete(store, storage_options, same_version=True):

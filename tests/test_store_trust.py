@@ -118,6 +118,13 @@ def test_archives_and_caches_refuse_foreign_paths(tmp_path):
         generate([SPEC], root)
     assert (root / "manifest.json").read_text() == '{"mine": true}'
     assert [p.name for p in root.iterdir()] == ["manifest.json"]  # refused before any work
+    (root / "manifest.json").unlink()
+    squatter = root / f"{OTHER.cache_key()}.zarr"
+    files = user_folder(squatter)
+    with pytest.raises(OutputPathError, match="non-empty folder"):
+        generate([SPEC, OTHER], root)
+    assert_untouched(files)
+    assert [p.name for p in root.iterdir()] == [squatter.name]  # nothing else was written
     cache = tmp_path / "cache"
     squatter = cache / f"{SPEC.cache_key()}.zarr"
     files = user_folder(squatter)
