@@ -13,11 +13,7 @@ from .engine import Footprints, Scene, constant, map_ranges, recut
 from .engine.chunks import items_per_chunk, split_evenly
 from .errors import SpecWarning
 from .spec import Spec
-from .version import __version__
-
-#: Version of the stored layout (names, dims, attrs, checksums, contents record). Bump on any
-#: incompatible change (2: crc32c on every chunk and a contents record at completion).
-FORMAT_VERSION = 2
+from .version import FORMAT_VERSION, __version__
 
 # Which step provides a ground-truth name, to explain what is missing.
 _PROVIDED_BY = {

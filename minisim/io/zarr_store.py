@@ -28,7 +28,7 @@ from dask import delayed
 from zarr.storage import FsspecStore, LocalStore
 
 from ..errors import RecordingFormatWarning
-from ..version import __version__
+from ..version import FORMAT_VERSION, __version__
 from .integrity import (
     CONTENTS_ATTR,
     StrictStore,
@@ -392,8 +392,6 @@ def _strict_store(store, storage_options) -> StrictStore:
 
 def _open_checked_group(store, storage_options):
     """The root group of a complete minisim store whose listing holds every chunk."""
-    from ..recording import FORMAT_VERSION
-
     where = target(store)
     attrs = _root_attrs(where, storage_options)
     if attrs is None:
