@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .engine import portable_math as pm
+
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 
@@ -58,7 +60,7 @@ class Optics(FrozenModel):
     def resolved_depth_of_field_um(self) -> float:
         """Half depth of field in µm (``n·λ/NA²`` when ``"auto"``)."""
         if self.depth_of_field_um == "auto":
-            return TISSUE_REFRACTIVE_INDEX * self.emission_um / self.na**2
+            return TISSUE_REFRACTIVE_INDEX * self.emission_um / (self.na * self.na)
         return float(self.depth_of_field_um)
 
     @property
@@ -69,7 +71,7 @@ class Optics(FrozenModel):
     @property
     def collection_efficiency(self) -> float:
         """Fraction of emitted light collected, up to a constant: ``NA²``."""
-        return self.na**2
+        return self.na * self.na
 
     def defocus_sigma_um(self, depth_um, focal_um):
         """Geometric defocus blur ``σ = NA·|z − z_focal|`` (µm); conserves intensity."""
@@ -82,7 +84,7 @@ class Optics(FrozenModel):
             return np.zeros_like(r)
         big_r = self.field_curvature_radius_um
         r = np.minimum(r, big_r)
-        return big_r - np.sqrt(big_r**2 - r**2)
+        return big_r - np.sqrt(big_r * big_r - r * r)
 
 
 class ImageSensor(FrozenModel):
@@ -116,7 +118,7 @@ class Tissue(FrozenModel):
 
     def attenuation(self, depth_um):
         """Fraction of light surviving the round trip to depth z: ``exp(−z/mfp_eff)``."""
-        return np.exp(-np.asarray(depth_um, float) / self.effective_mfp_um)
+        return pm.exp(-np.asarray(depth_um, float) / self.effective_mfp_um)
 
     def scatter_sigma_um(self, depth_um):
         """Scatter blur σ in µm, linear in depth."""
@@ -190,10 +192,12 @@ class Acquisition(FrozenModel):
         """
         z = np.asarray(depth_um, float)
         optics = self.optics
-        sigma0 = np.hypot(optics.diffraction_sigma_um, self.tissue.scatter_sigma_um(z))
-        sigma = np.hypot(sigma0, optics.defocus_sigma_um(z, focal_um))
+        sigma0 = pm.hypot(optics.diffraction_sigma_um, self.tissue.scatter_sigma_um(z))
+        sigma = pm.hypot(sigma0, optics.defocus_sigma_um(z, focal_um))
         brightness = (
-            (sigma0**2 / sigma**2) * self.tissue.attenuation(z) * optics.collection_efficiency
+            (sigma0 * sigma0 / (sigma * sigma))
+            * self.tissue.attenuation(z)
+            * optics.collection_efficiency
         )
         return sigma / self.pixel_size_um, brightness
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..acquisition import NonNegativeFloat, PositiveFloat
 from ..engine import ScanOutput, Scene, constant, scan
+from ..engine import portable_math as pm
 from .base import StepSpec
 from .detection import sample_field_at
 
@@ -91,7 +92,7 @@ def bleach_scan_step(pool, block, start, stop, emission, params: BleachParams, e
         out[:, k] = pool
         rate = recovery + dose * emission[:, k]
         equilibrium = np.where(rate > 0, recovery / np.where(rate > 0, rate, 1.0), 1.0)
-        pool = equilibrium + (pool - equilibrium) * np.exp(-rate)
+        pool = equilibrium + (pool - equilibrium) * pm.exp(-rate)
     out = out.astype(np.float32)
     # The cells' mean fade per frame (what the neuropil fades with), from the stored values;
     # and the light the cells emit, C·B, from the stored fade.
@@ -111,4 +112,4 @@ def dark_recovery(pool: float, time: float, turnover_tau: float):
     """Recovery in the dark: ``1 − (1 − B0)·exp(−t/τ)``."""
     if turnover_tau <= 0:
         raise ValueError(f"turnover_tau={turnover_tau}: must be > 0")
-    return 1 - (1 - pool) * np.exp(-np.asarray(time, float) / turnover_tau)
+    return 1 - (1 - pool) * pm.exp(-np.asarray(time, float) / turnover_tau)

@@ -28,6 +28,7 @@ from scipy.signal import lfilter
 
 from ..acquisition import Acquisition, NonNegativeFloat, PositiveFloat, ceil_px
 from ..engine import ScanOutput, Scene, constant, map_ranges, scan, stream
+from ..engine import portable_math as pm
 from .base import StepSpec, warn_spec
 
 KIND = "brain_motion"
@@ -239,7 +240,7 @@ def _identity(start, stop, values):
 
 def clamp_radius(shifts: np.ndarray, max_px: float) -> np.ndarray:
     """Rescale (…, 2) displacements whose radius exceeds ``max_px`` onto the bound."""
-    radius = np.hypot(shifts[..., 0], shifts[..., 1])
+    radius = pm.hypot(shifts[..., 0], shifts[..., 1])
     factor = np.where(radius > max_px, max_px / np.maximum(radius, 1e-300), 1.0)
     return shifts * factor[..., None]
 
@@ -260,7 +261,7 @@ class OscillatorParams:
 
     def oscillator(self):
         """lfilter coefficients of ``x'' + 2ζω0·x' + ω0²·x = a`` (semi-implicit Euler)."""
-        c1, c2, dt = 2 * self.damping_ratio * self.omega0, self.omega0**2, self.dt
+        c1, c2, dt = 2 * self.damping_ratio * self.omega0, self.omega0 * self.omega0, self.dt
         return [dt * dt], [1.0, -(2 - c1 * dt - c2 * dt * dt), 1 - c1 * dt]
 
 
@@ -301,7 +302,7 @@ def oscillator_scan_step(state, block: int, start: int, stop: int, params: Oscil
     freq = params.locomotion_freq_hz * (1 + GAIT_WANDER * smoothed["gait"])
     cycles = state["phase"] + np.cumsum(freq * params.dt)
     locomotion = np.zeros((n_steps, 2))
-    locomotion[:, params.locomotion_axis] = np.sin(2 * np.pi * cycles)
+    locomotion[:, params.locomotion_axis] = pm.sin(2 * np.pi * cycles)
     sloshing = np.stack([smoothed["slosh_y"], smoothed["slosh_x"]], axis=1)
     b, a = params.oscillator()
     oscillators = np.array(state["oscillators"])

@@ -22,6 +22,7 @@ from scipy.signal import lfilter
 
 from ..acquisition import NonNegativeFloat, PositiveFloat
 from ..engine import ScanOutput, Scene, constant, scan, stream
+from ..engine import portable_math as pm
 from .base import StepSpec
 
 KIND = "cell_activity"
@@ -169,8 +170,8 @@ def brightness_gains(n: int, cv: float, rng: np.random.Generator) -> np.ndarray:
     """Per-cell log-normal gains with mean 1 and coefficient of variation ``cv``."""
     if cv <= 0 or n == 0:
         return np.ones(n)
-    sigma = math.sqrt(math.log1p(cv**2))
-    return np.exp(rng.normal(-(sigma**2) / 2, sigma, n))
+    sigma = math.sqrt(pm.log1p(cv * cv))
+    return pm.exp(rng.normal(-(sigma * sigma) / 2, sigma, n))
 
 
 def gate_sequence(initial: np.ndarray, uniforms: np.ndarray, p_on: float, p_off: float):
@@ -199,15 +200,18 @@ def gate_sequence(initial: np.ndarray, uniforms: np.ndarray, p_on: float, p_off:
 def kernel_peak(tau_rise_s: float, tau_decay_s: float) -> tuple[float, float]:
     """Time and value of the maximum of ``exp(−t/τd) − exp(−t/τr)``."""
     t_peak = (
-        tau_decay_s * tau_rise_s / (tau_decay_s - tau_rise_s) * math.log(tau_decay_s / tau_rise_s)
+        tau_decay_s
+        * tau_rise_s
+        / (tau_decay_s - tau_rise_s)
+        * float(pm.log(tau_decay_s / tau_rise_s))
     )
-    return t_peak, math.exp(-t_peak / tau_decay_s) - math.exp(-t_peak / tau_rise_s)
+    return t_peak, float(pm.exp(-t_peak / tau_decay_s) - pm.exp(-t_peak / tau_rise_s))
 
 
 def calcium_kernel(tau_rise_s: float, tau_decay_s: float, fps: float) -> np.ndarray:
     """The peak-normalized kernel sampled at ``t = i/fps`` out to five decay times."""
     t = np.arange(max(math.ceil(5 * tau_decay_s * fps), 2)) / fps
-    k = np.exp(-t / tau_decay_s) - np.exp(-t / tau_rise_s)
+    k = pm.exp(-t / tau_decay_s) - pm.exp(-t / tau_rise_s)
     return k / kernel_peak(tau_rise_s, tau_decay_s)[1]
 
 
@@ -309,8 +313,8 @@ def exponential_frames(x0, owner, time_to_end, shape, dt: float, tau: float):
     mean : (frames, cells) average of x over each frame's exposure.
     x_end : (cells,) value at the end of the last frame.
     """
-    a = math.exp(-dt / tau)
-    decay = np.exp(-time_to_end / tau)
+    a = float(pm.exp(-dt / tau))
+    decay = pm.exp(-time_to_end / tau)
     size = shape[0] * shape[1]
     kick_end = np.bincount(owner, weights=decay, minlength=size).reshape(shape)
     kick_mean = np.bincount(owner, weights=tau * (1 - decay) / dt, minlength=size).reshape(shape)

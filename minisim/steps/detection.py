@@ -24,7 +24,7 @@ def detection_snr(peak, base, gain, read_noise_e):
     """
     peak, base, gain = np.broadcast_arrays(*(np.asarray(v, float) for v in (peak, base, gain)))
     signal = peak * gain
-    noise = np.sqrt(np.maximum(base, 0) * gain + read_noise_e**2)
+    noise = np.sqrt(np.maximum(base, 0) * gain + read_noise_e * read_noise_e)
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = np.where(
             noise > 0, signal / np.where(noise > 0, noise, 1), np.where(signal > 0, np.inf, 0.0)

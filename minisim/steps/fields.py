@@ -14,6 +14,7 @@ from pydantic import Field
 
 from ..acquisition import Acquisition, NonNegativeFloat, PositiveFloat
 from ..engine import Scene, recipe
+from ..engine import portable_math as pm
 from .base import StepSpec
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
@@ -37,11 +38,11 @@ def radial_falloff(
     cx = (width - 1) / 2 + center_offset_um[1] / pixel_size_um
     rows = np.arange(height)[:, None]
     cols = np.arange(width)[None, :]
-    radius = np.hypot(rows - cy, cols - cx)
-    r_max = max(np.hypot(r - cy, c - cx) for r in (0, height - 1) for c in (0, width - 1))
+    radius = pm.hypot(rows - cy, cols - cx)
+    r_max = max(pm.hypot(r - cy, c - cx) for r in (0, height - 1) for c in (0, width - 1))
     if r_max <= 0:
         return np.ones(shape)
-    return 1 - (1 - falloff) * (radius / r_max) ** exponent
+    return 1 - (1 - falloff) * pm.power(radius / r_max, exponent)
 
 
 class _RadialField(StepSpec):
@@ -115,7 +116,7 @@ class Leakage(StepSpec):
         sigma_px = sigma_um / acq.pixel_size_um
         rows = np.arange(height)[:, None] - (height - 1) / 2
         cols = np.arange(width)[None, :] - (width - 1) / 2
-        return self.level * np.exp(-(rows**2 + cols**2) / (2 * sigma_px**2))
+        return self.level * pm.exp(-(rows * rows + cols * cols) / (2 * sigma_px * sigma_px))
 
     def build(self, scene: Scene) -> Scene:
         field = self.field(scene.spec.acquisition)

@@ -19,11 +19,11 @@ from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field
-from scipy.ndimage import gaussian_filter
 from scipy.signal import lfilter
 
 from ..acquisition import PositiveFloat
 from ..engine import ScanOutput, Scene, constant, map_ranges, recipe, scan, stream
+from ..engine import portable_math as pm
 from .base import StepSpec
 
 KIND = "neuropil"
@@ -67,8 +67,8 @@ class Neuropil(StepSpec):
         params = EnvelopeParams(
             seed=scene.seed,
             n_components=self.n_components,
-            drift_decay=math.exp(-1.0 / (self.temporal_tau_s * acq.fps)),
-            population_decay=math.exp(-1.0 / (self.population_tau_s * acq.fps)),
+            drift_decay=float(pm.exp(-1.0 / (self.temporal_tau_s * acq.fps))),
+            population_decay=float(pm.exp(-1.0 / (self.population_tau_s * acq.fps))),
         )
         summed = scene.signals.get("population_calcium")
         drift, population = scan(
@@ -169,7 +169,7 @@ def spatial_components(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
     fields = []
     for k in range(n):
         noise = stream(seed, KIND, "spatial", k).standard_normal(shape)
-        field = gaussian_filter(noise, sigma_px, mode="nearest")
+        field = pm.gaussian_filter(noise, sigma_px, mode="nearest")
         field -= field.min()
         peak = field.max()
         fields.append(field / peak if peak > 1e-12 else np.ones(shape))
@@ -235,7 +235,7 @@ def envelope_frames(start, stop, *args) -> np.ndarray:
     """
     *inputs, names, coupling = args
     given = dict(zip(names, inputs, strict=True))
-    envelope = np.exp(DRIFT_LOG_SIGMA * given["drift"] - DRIFT_LOG_SIGMA**2 / 2).T
+    envelope = pm.exp(DRIFT_LOG_SIGMA * given["drift"] - DRIFT_LOG_SIGMA * DRIFT_LOG_SIGMA / 2).T
     driver = given.get("population")
     if driver is not None and not np.isnan(driver).all():
         envelope = (1 - coupling) * envelope + coupling * driver[:, None]

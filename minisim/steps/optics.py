@@ -26,6 +26,7 @@ from dask import delayed
 
 from ..acquisition import Acquisition
 from ..engine import Footprints, Scene, as_delayed
+from ..engine import portable_math as pm
 from ..engine.multiscale import MultiScaleFootprints, node_count
 from .base import StepSpec
 from .detection import (
@@ -150,7 +151,7 @@ def optics_at_focus(
     Field curvature makes an off-axis cell's own focal plane shallower by the curvature
     shift at its field radius.
     """
-    cell_focal = focal - acq.optics.curvature_shift_um(np.hypot(centers[:, 1], centers[:, 2]))
+    cell_focal = focal - acq.optics.curvature_shift_um(pm.hypot(centers[:, 1], centers[:, 2]))
     sigma_px, brightness = acq.cell_optics(centers[:, 0], cell_focal)
     gain = acq.tissue.attenuation(centers[:, 0]) * acq.optics.collection_efficiency
     in_focus = np.abs(centers[:, 0] - cell_focal) <= acq.optics.resolved_depth_of_field_um
@@ -172,7 +173,7 @@ def effective_depth_um(acq: Acquisition, centers_um: np.ndarray) -> np.ndarray:
     With field curvature an off-axis cell focuses shallower, which is the same as the
     cell sitting deeper by the curvature shift at its field radius.
     """
-    radius = np.hypot(centers_um[:, 1], centers_um[:, 2])
+    radius = pm.hypot(centers_um[:, 1], centers_um[:, 2])
     return centers_um[:, 0] + acq.optics.curvature_shift_um(radius)
 
 
@@ -212,18 +213,19 @@ def yield_maximizing_focal_plane(
     depth = centers_um[:, 0]
     effective = effective_depth_um(acq, centers_um)
     optics, sensor = acq.optics, acq.image_sensor
-    sigma0_sq = optics.diffraction_sigma_um**2 + acq.tissue.scatter_sigma_um(depth) ** 2
+    scatter = acq.tissue.scatter_sigma_um(depth)
+    sigma0_sq = optics.diffraction_sigma_um * optics.diffraction_sigma_um + scatter * scatter
     field = np.ones(len(depth)) if photon_field is None else np.asarray(photon_field, float)
     base_gain = (
         acq.tissue.attenuation(depth) * optics.collection_efficiency * field * photons_per_unit
         * sensor.quantum_efficiency
     )  # fmt: skip
-    radius_sq = np.asarray(soma_radius_um, float) ** 2
+    radius_sq = np.square(np.asarray(soma_radius_um, float))
     candidates = np.linspace(effective.min(), effective.max(), FOCUS_SCAN_N)
     best, best_score = float(candidates[0]), (-1, -np.inf)
     for focal in candidates:
-        sigma_sq = sigma0_sq + (optics.na * (effective - focal)) ** 2
-        gain = base_gain * -np.expm1(-radius_sq / (2 * sigma_sq))
+        sigma_sq = sigma0_sq + np.square(optics.na * (effective - focal))
+        gain = base_gain * -pm.expm1(-radius_sq / (2 * sigma_sq))
         detectable = (
             detection_snr(trace_peak, trace_base, gain, sensor.read_noise_e) >= DETECT_SNR_THRESHOLD
         )
@@ -239,7 +241,7 @@ def gaussian_taps(sigma_px: float) -> np.ndarray:
     offsets = np.arange(-radius, radius + 1)
     if sigma_px <= 0:
         return (offsets == 0).astype(float)
-    taps = np.exp(-0.5 * (offsets / sigma_px) ** 2)
+    taps = pm.exp(-0.5 * np.square(offsets / sigma_px))
     return taps / taps.sum()
 
 
@@ -247,7 +249,7 @@ def node_factor(sigma_px: float) -> int:
     """Node spacing for a footprint of blur σ: 1 below 12 px, else a power of two ≤ σ/6."""
     if not sigma_px >= COARSE_FROM_SIGMA_PX:
         return 1
-    return 2 ** int(math.floor(math.log2(sigma_px / NODES_PER_SIGMA)))
+    return 2 ** pm.floor_log2(sigma_px / NODES_PER_SIGMA)
 
 
 def blurred_patch(offset, patch, sigma_px: float, gain: float, canvas_shape, factor: int = 1):
@@ -275,7 +277,8 @@ def blurred_patch(offset, patch, sigma_px: float, gain: float, canvas_shape, fac
 
     r_first, rows = axis_matrix(row, h, canvas_shape[0])
     c_first, cols = axis_matrix(col, w, canvas_shape[1])
-    values = gain * (rows @ patch.astype(float) @ cols.T)
+    # Not ``@``: BLAS kernels differ between CPUs in their summation order and FMA use.
+    values = gain * pm.matmul(pm.matmul(rows, patch.astype(float)), cols.T)
     return (r_first, c_first), values.astype(np.float32)
 
 

@@ -12,10 +12,10 @@ from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
-from scipy.ndimage import gaussian_filter
 
 from ..acquisition import FrozenModel, NonNegativeFloat, PositiveFloat
 from ..engine import Footprints, Scene, stream
+from ..engine import portable_math as pm
 from ..errors import SpecWarning
 from .base import StepSpec, warn_spec
 
@@ -34,6 +34,9 @@ DENDRITE_MAIN_AREA = 0.62  # Murray split of the cross-section between main and 
 DENDRITE_SIDE_ANGLE_RAD = 0.7
 DENDRITE_MAIN_DEFLECT_RAD = 0.35
 DENDRITE_SIDE_LENGTH_FRACTION = 0.8
+# Branch widths by Murray's law (r_main³ + r_side³ = r³), computed once, CPU-independently.
+MAIN_WIDTH_FACTOR = float(pm.power(DENDRITE_MAIN_AREA, 1 / 3))
+SIDE_WIDTH_FACTOR = float(pm.power(1 - DENDRITE_MAIN_AREA, 1 / 3))
 DENDRITE_MIN_STAMP_RADIUS_PX = 0.5
 DENDRITE_INTENSITY = (0.05, 0.55)  # tip, base (the soma is 1)
 
@@ -230,7 +233,11 @@ def _spaced_centers(rng, count, low, span, min_distance) -> np.ndarray:
         batch = low + span * rng.random((min(count, max_attempts - attempts), 3))
         for candidate in batch:
             attempts += 1
-            if n == 0 or np.min(np.sum((accepted[:n] - candidate) ** 2, axis=1)) >= min_distance**2:
+            if (
+                n == 0
+                or np.min(np.sum((accepted[:n] - candidate) ** 2, axis=1))
+                >= min_distance * min_distance
+            ):
                 accepted[n] = candidate
                 n += 1
                 if n == count:
@@ -277,10 +284,10 @@ def neuron_footprint(
     # The soma's outline lives on its own box, so dendrites never change it.
     s0, s1 = math.floor(rc - soma_half), math.ceil(rc + soma_half) + 1
     t0, t1 = math.floor(cc - soma_half), math.ceil(cc + soma_half) + 1
-    dist = np.hypot(np.arange(s0, s1)[:, None] - rc, np.arange(t0, t1)[None, :] - cc)
+    dist = pm.hypot(np.arange(s0, s1)[:, None] - rc, np.arange(t0, t1)[None, :] - cc)
     r_eff = np.full(dist.shape, radius_px)
     if irregularity > 0:
-        noise = gaussian_filter(rng.standard_normal(dist.shape), sigma=max(radius_px / 2, 1.0))
+        noise = pm.gaussian_filter(rng.standard_normal(dist.shape), max(radius_px / 2, 1.0))
         noise /= np.max(np.abs(noise)) + 1e-12
         r_eff = radius_px * (1 + irregularity * noise)
     patch[s0 - r0 : s1 - r0, t0 - c0 : t1 - c0] = dist <= r_eff
@@ -317,7 +324,7 @@ def dendrite_stamps(center_rc, radius_px, length_px, width_px, rng):
         length = length_px * rng.uniform(*DENDRITE_LENGTH_RANGE)
         start = DENDRITE_START_FRACTION * radius_px
         stack = [
-            (rc + start * np.sin(theta), cc + start * np.cos(theta), theta, length, width_px,
+            (rc + start * pm.sin(theta), cc + start * pm.cos(theta), theta, length, width_px,
              DENDRITE_MAX_BRANCHES)
         ]  # fmt: skip
         while stack:
@@ -328,16 +335,16 @@ def dendrite_stamps(center_rc, radius_px, length_px, width_px, rng):
                 value = tip + min(radius / (0.5 * width_px), 1.0) * (root - tip)
                 stamps.append((y, x, radius, value))
                 heading += rng.normal(0, DENDRITE_TURN_SIGMA_RAD)
-                y, x = y + np.sin(heading), x + np.cos(heading)
+                y, x = y + pm.sin(heading), x + pm.cos(heading)
                 if branches > 0 and i < n_steps - 2 and rng.random() < DENDRITE_BRANCH_PROB:
                     side = -1.0 if rng.random() < 0.5 else 1.0
                     stack.append(
                         (y, x, heading + side * DENDRITE_SIDE_ANGLE_RAD,
                          (n_steps - 1 - i) * DENDRITE_SIDE_LENGTH_FRACTION,
-                         width * (1 - DENDRITE_MAIN_AREA) ** (1 / 3), branches - 1)
+                         width * SIDE_WIDTH_FACTOR, branches - 1)
                     )  # fmt: skip
                     heading -= side * DENDRITE_MAIN_DEFLECT_RAD
-                    width *= DENDRITE_MAIN_AREA ** (1 / 3)
+                    width *= MAIN_WIDTH_FACTOR
     return stamps
 
 
@@ -349,6 +356,6 @@ def _stamp_disk(patch: np.ndarray, y: float, x: float, radius: float, value: flo
         return
     rr = np.arange(r0, r1)[:, None]
     cc = np.arange(c0, c1)[None, :]
-    inside = (rr - y) ** 2 + (cc - x) ** 2 <= radius**2
+    inside = np.square(rr - y) + np.square(cc - x) <= radius * radius
     window = patch[r0:r1, c0:c1]
     np.maximum(window, np.where(inside, np.float32(value), np.float32(0)), out=window)

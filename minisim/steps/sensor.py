@@ -176,7 +176,9 @@ def digitize_frame(intensity: np.ndarray, readout: Readout, frame: int) -> np.nd
         electrons += read
     else:
         normal = stream(readout.seed, KIND, "shot+read", frame).standard_normal(expected.shape)
-        electrons = expected + np.sqrt(expected + readout.read_noise_e**2) * normal
+        electrons = (
+            expected + np.sqrt(expected + readout.read_noise_e * readout.read_noise_e) * normal
+        )
     electrons *= readout.gain_adu_per_e
     np.floor(electrons, out=electrons)
     np.clip(electrons, 0, readout.max_count, out=electrons)

@@ -16,10 +16,10 @@ import dask.array as da
 import numpy as np
 from dask import delayed
 from pydantic import Field, model_validator
-from scipy.ndimage import gaussian_filter
 
 from ..acquisition import Acquisition, FrozenModel, NonNegativeFloat, PositiveFloat
 from ..engine import Scene, as_delayed, constant, stream
+from ..engine import portable_math as pm
 from ..engine.multiscale import MultiScaleFootprints
 from .base import StepSpec, warn_spec
 from .fields import multiply_frames
@@ -174,7 +174,10 @@ def _as_dtype(mask, dtype):
 
 def murray_children(radius: float, main_share: float) -> tuple[float, float]:
     """Radii of the main and side branch: r_main³ + r_side³ = r³ (Murray's law)."""
-    return radius * main_share ** (1 / 3), radius * (1 - main_share) ** (1 / 3)
+    return (
+        radius * float(pm.power(main_share, 1 / 3)),
+        radius * float(pm.power(1 - main_share, 1 / 3)),
+    )
 
 
 def grow_layer(
@@ -209,7 +212,7 @@ def grow_tree(layer: VesselLayer, start, heading, extent, rng, segments: list) -
         y, x, heading, radius = stack.pop()
         while radius >= layer.min_radius_um and len(segments) < MAX_SEGMENTS:
             step = layer.step_per_radius * radius
-            ny, nx = y + step * math.sin(heading), x + step * math.cos(heading)
+            ny, nx = y + step * float(pm.sin(heading)), x + step * float(pm.cos(heading))
             segments.append((y, x, ny, nx, radius))
             y, x = ny, nx
             if not (0 <= y <= extent[0] and 0 <= x <= extent[1]):
@@ -243,7 +246,7 @@ def rasterize_vessels(segments: np.ndarray, canvas_shape, pixel_size_um: float) 
             if norm > 0
             else np.zeros_like(py + pxx)
         )
-        d2 = (py - (y0 + t * dy)) ** 2 + (pxx - (x0 + t * dx)) ** 2
+        d2 = np.square(py - (y0 + t * dy)) + np.square(pxx - (x0 + t * dx))
         inside = d2 < r * r
         length[r0:r1, c0:c1] += np.where(inside, 2 * np.sqrt(np.maximum(r * r - d2, 0)), 0.0)
     return length
@@ -251,7 +254,7 @@ def rasterize_vessels(segments: np.ndarray, canvas_shape, pixel_size_um: float) 
 
 def transmission(length_um: np.ndarray, opacity: float, absorption_per_um: float) -> np.ndarray:
     """Beer–Lambert shading in [1 − opacity, 1]."""
-    return 1 - opacity * (1 - np.exp(-absorption_per_um * length_um))
+    return 1 - opacity * (1 - pm.exp(-absorption_per_um * length_um))
 
 
 def vessel_mask(acq: Acquisition, layers, trees, canvas_shape, focal_um) -> np.ndarray:
@@ -261,12 +264,13 @@ def vessel_mask(acq: Acquisition, layers, trees, canvas_shape, focal_um) -> np.n
     for layer, segments in zip(layers, trees, strict=True):
         shade = transmission(rasterize_vessels(segments, canvas_shape, acq.pixel_size_um),
                              layer.opacity, layer.absorption_per_um)  # fmt: skip
-        sigma_um = math.hypot(
+        sigmas = (
             acq.optics.diffraction_sigma_um,
             float(acq.tissue.scatter_sigma_um(layer.depth_um)),
             float(acq.optics.defocus_sigma_um(layer.depth_um, focal)),
         )
-        mask *= gaussian_filter(shade, sigma_um / acq.pixel_size_um, mode="nearest")
+        sigma_um = math.sqrt(sum(s * s for s in sigmas))  # blurs add in quadrature
+        mask *= pm.gaussian_filter(shade, sigma_um / acq.pixel_size_um, mode="nearest")
     return mask
 
 
