@@ -287,7 +287,7 @@ def assemble(scene: Scene) -> Recording:
         "y_um": ("y", (np.arange(height) - (height - 1) / 2) * px),
         "x_um": ("x", (np.arange(width) - (width - 1) / 2) * px),
         "cell": np.arange(scene.n_cells),
-        "axis": np.array(["z", "y", "x"], dtype=object),  # variable-length: portable in Zarr v3
+        "axis": np.array(["z", "y", "x"]),  # fixed width in memory: its bytes are its letters
     }
     data_vars = {"observed": (("frame", "y", "x"), movie)}
     centers = scene.cells.get("centers_um", np.zeros((0, 3)))

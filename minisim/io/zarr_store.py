@@ -87,6 +87,9 @@ def _for_storage(ds: xr.Dataset) -> xr.Dataset:
     for name, var in ds.variables.items():  # in-memory variables stay in memory
         if var.chunks is not None and "frame" in var.dims:
             out[name] = var.chunk({"frame": frame_chunks})
+    for name, var in ds.variables.items():  # text as variable-length strings: portable in v3
+        if var.dtype.kind == "U":
+            out[name] = var.astype(object)
     out.attrs = {**ds.attrs, COMPLETE_ATTR: False, UNFINISHED_ATTR: UNFINISHED_NOTE}
     for name in out.variables:  # chunk encoding follows the dask chunks
         out[name].encoding = {"compressors": chunk_compressors()}
@@ -462,8 +465,8 @@ def open_recording(store, *, storage_options=None):
     ds = ds.drop_attrs(deep=False).assign_attrs(
         {k: v for k, v in ds.attrs.items() if k not in hidden}
     )
-    if "axis" in ds.coords:
-        ds = ds.assign_coords(axis=ds["axis"].values.astype(object))
+    text = {n: v.values.astype(str) for n, v in ds.coords.items() if v.dtype == object}
+    ds = ds.assign_coords(text)
     return Recording(ds)
 
 
