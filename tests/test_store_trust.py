@@ -336,3 +336,9 @@ def test_file_urls_and_memory_urls_work_where_paths_do(tmp_path):
     assert_same_dataset(back.dataset, reference)
     cached = simulate_cached(SPEC, root="memory://cache")
     assert_same_dataset(cached.dataset, reference)
+
+
+def test_a_computed_recording_writes_the_same_store(tmp_path):
+    simulate(SPEC).to_zarr(tmp_path / "lazy.zarr")
+    simulate(SPEC).compute().to_zarr(tmp_path / "computed.zarr")
+    assert store_bytes(tmp_path / "computed.zarr") == store_bytes(tmp_path / "lazy.zarr")

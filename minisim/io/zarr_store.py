@@ -27,6 +27,7 @@ import zarr
 from dask import delayed
 from zarr.storage import FsspecStore, LocalStore
 
+from ..engine.chunks import normalize_chunks
 from ..errors import RecordingFormatWarning
 from ..version import FORMAT_VERSION, __version__
 from .integrity import (
@@ -82,7 +83,11 @@ def _zarr_options(storage_options):
 def _for_storage(ds: xr.Dataset) -> xr.Dataset:
     """Align every frame-chunked variable with the movie's chunks (one zarr chunk per task),
     and give every variable a checksum."""
-    frame_chunks = ds["observed"].chunks[0]
+    frame_chunks = ds["observed"].chunks
+    if frame_chunks is None:  # a computed recording: cut it as simulate() would
+        n, height, width = ds["observed"].shape
+        frame_chunks = (normalize_chunks(None, n, height * width * 4),)
+    frame_chunks = frame_chunks[0]
     out = ds.copy()
     for name, var in ds.variables.items():  # in-memory variables stay in memory
         if var.chunks is not None and "frame" in var.dims:
