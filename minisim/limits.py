@@ -35,6 +35,8 @@ MAX_CANVAS_PX = 2**28
 #: Cells of one recording: each cell's footprint is drawn eagerly while the graph is built
 #: (about 2 ms per cell, so 500 000 cells take some 15 minutes before any frame).
 MAX_CELLS = 500_000
+#: Spacing cells by rejection sampling compares each candidate with every accepted cell.
+MAX_SPACED_CELLS = 50_000
 #: Above this many cells building is slow enough to warn.
 SLOW_CELLS = 100_000
 #: Frame chunks of one recording: the graph has ~17 tasks per chunk, and past 10⁵ chunks
@@ -139,6 +141,8 @@ def estimate(spec) -> SizeEstimate:
 def check_spec_size(spec) -> SizeEstimate:
     """Raise :class:`LimitError` (a ``ValueError``) if the spec asks for more than any
     machine can build; machine-independent, so it runs when a spec is validated."""
+    from .steps.place_neurons import population_count
+
     acq = spec.acquisition
     sensor = acq.image_sensor
     for name in ("n_px_height", "n_px_width"):
@@ -181,6 +185,19 @@ def check_spec_size(spec) -> SizeEstimate:
             SpecWarning,
             stacklevel=5,
         )
+    if place is not None:
+        px = acq.pixel_size_um
+        canvas_um = (size.canvas_shape[0] * px, size.canvas_shape[1] * px)
+        for pop in place.population_list():
+            if pop.min_distance_um > 0 and pop.positions_um is None:
+                count = population_count(pop, canvas_um)
+                if count > MAX_SPACED_CELLS:
+                    raise LimitError(
+                        f"place_neurons: min_distance_um={pop.min_distance_um:g} spaces "
+                        f"{count:,} cells by comparing every pair, more than "
+                        f"{MAX_SPACED_CELLS:,} (it would take hours): set min_distance_um=0 "
+                        "or lower density_per_mm3"
+                    )
     if size.n_cells > MAX_CELLS:
         raise LimitError(
             f"place_neurons: density_per_mm3 × tissue volume gives {size.n_cells:,} cells, more "
@@ -205,15 +222,6 @@ def _check_packing(pop, index) -> None:
             f"which is impossible (cells cannot overlap): lower density_per_mm3 below "
             f"{most:.3g} or shrink soma_radius_um"
         )
-    if pop.min_distance_um > 0:
-        exclusion = pop.density_per_mm3 * math.pi / 6 * pop.min_distance_um**3 / UM3_PER_MM3
-        if exclusion > DENSE_SOMA_VOLUME_FRACTION:
-            raise LimitError(
-                f"{where}: min_distance_um={pop.min_distance_um:g} at density_per_mm3="
-                f"{pop.density_per_mm3:g} needs spheres of that diameter to fill "
-                f"{exclusion:.3g}× the volume, beyond random close packing "
-                f"({DENSE_SOMA_VOLUME_FRACTION:.2f}): lower min_distance_um or density_per_mm3"
-            )
 
 
 def check_machine(spec, frame_chunks: tuple[int, ...]) -> SizeEstimate:

@@ -66,9 +66,7 @@ class Spec(FrozenModel):
     def _cross_field_rules(self):
         present = {s.kind for s in self.steps}
         for step in self.steps:
-            if not step.active:
-                continue
-            for needed in INFO[step.kind].requires:
+            for needed in INFO[step.kind].requires if step.active else ():
                 if needed not in present:
                     raise ValueError(
                         f"steps: {step.kind} needs {PROVIDES.get(needed, needed)}, but the spec "

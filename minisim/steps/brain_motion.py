@@ -92,15 +92,6 @@ class BrainMotion(StepSpec):
                 "larger than any brain; it also sizes the canvas margin: give the bound in µm "
                 "(typically 5–30)"
             )
-        if self.trajectory_um is not None:
-            reach = max((math.hypot(dy, dx) for dy, dx in self.trajectory_um), default=0.0)
-            if reach > self.max_shift_um:
-                raise ValueError(
-                    f"brain_motion.trajectory_um reaches {reach:g} µm from rest, beyond "
-                    f"max_shift_um={self.max_shift_um:g} (the bound on the displacement radius, "
-                    f"which also sizes the canvas): raise max_shift_um to ≥ {reach:g} or "
-                    "check the trajectory's units (µm)"
-                )
         if self.locomotion_freq_hz > MAX_LOCOMOTION_HZ:
             raise ValueError(
                 f"brain_motion.locomotion_freq_hz={self.locomotion_freq_hz:g} exceeds "
@@ -127,6 +118,18 @@ class BrainMotion(StepSpec):
                 f"brain_motion: trajectory_um has {len(self.trajectory_um)} entries but the "
                 f"recording has {acq.n_frames} frames: give one (dy, dx) per frame"
             )
+        if self.trajectory_um is not None:
+            # An explicit trajectory sizes the canvas itself; beyond both its bound and the
+            # field it only grows the canvas (a km would need terabytes per frame).
+            reach = max((math.hypot(dy, dx) for dy, dx in self.trajectory_um), default=0.0)
+            allowed = max(self.max_shift_um, max(acq.fov_um))
+            if reach > allowed:
+                raise ValueError(
+                    f"brain_motion.trajectory_um reaches {reach:g} µm from rest, beyond both "
+                    f"max_shift_um={self.max_shift_um:g} and the {max(acq.fov_um):g} µm field "
+                    "(the tissue would leave the view; the canvas grows with the reach): check "
+                    "the trajectory's units (µm), or raise max_shift_um to the motion you mean"
+                )
         if self.trajectory_um is None and self.model == "physical":
             self._check_oscillator(acq)
         if self.model == "walk" and self.walk_step_um > self.max_shift_um:
