@@ -191,7 +191,7 @@ class PlaceNeurons(NeuronPopulation, StepSpec):
 
         margin = margin_px(spec) * acq.pixel_size_um
         half_h, half_w = acq.fov_um[0] / 2 + margin, acq.fov_um[1] / 2 + margin
-        for i, pop in enumerate(self.population_list()):
+        for pop in self.population_list():
             fraction = dense_packing_fraction(pop)
             if fraction is not None and fraction > DENSE_SOMA_VOLUME_FRACTION:
                 warn_spec(

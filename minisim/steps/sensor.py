@@ -14,9 +14,8 @@ import numpy as np
 from pydantic import model_validator
 
 from ..acquisition import Acquisition, ImageSensor, PositiveFloat
-from .base import warn_spec
 from ..engine import Scene, constant, map_ranges, stream
-from .base import StepSpec
+from .base import StepSpec, warn_spec
 from .detection import calcium_range, is_detectable, photon_field_at_cells
 
 KIND = "sensor"
