@@ -170,7 +170,7 @@ def check_spec_size(spec) -> SizeEstimate:
             f"the simulated canvas is {canvas[0]:,}×{canvas[1]:,} px (the {fov[0]}×{fov[1]} px "
             f"field plus a motion margin of {margin:,} px per side) which exceeds "
             f"{MAX_CANVAS_PX:,} px per frame: lower brain_motion.max_shift_um (or the "
-            "trajectory's reach), or use a coarser pixel"
+            "trajectory's reach), or image_sensor.n_px_height/n_px_width, or use a coarser pixel"
         )
     place = spec.step("place_neurons")
     if place is not None:
