@@ -74,11 +74,13 @@ class Sensor(StepSpec):
     def check_in_spec(self, spec) -> None:
         sensor = spec.acquisition.image_sensor
         baseline = self.photons_per_unit * sensor.quantum_efficiency * sensor.gain_adu_per_e
-        if baseline > sensor.max_count:
+        # Optics dims cells (NA², scattering) well below one unit, so only warn when even a
+        # tenth of a unit would fill the ADC.
+        if baseline > 10 * sensor.max_count:
             warn_spec(
                 f"sensor.photons_per_unit={self.photons_per_unit:g} × quantum_efficiency × "
                 f"gain_adu_per_e = {baseline:.3g} counts for one unit of intensity (a cell's "
-                f"baseline), above the ADC's {sensor.max_count}: the movie saturates; lower "
+                f"baseline), over 10× the ADC's {sensor.max_count}: the movie saturates; lower "
                 "photons_per_unit or image_sensor.gain_adu_per_e"
             )
 
