@@ -316,9 +316,12 @@ def one_line(err: BaseException) -> str:
             message = e["msg"].removeprefix("Value error, ")
             if e["type"] == "value_error":  # our own rules already name field and value
                 parts.append(message)
+            elif e["type"] == "json_invalid":
+                parts.append(message)
             else:
                 value = e.get("input")
                 shown = repr(value) if not isinstance(value, (dict, list, tuple)) else "…"
+                shown = shown if len(shown) <= 40 else shown[:37] + "…"
                 parts.append(f"{where}={shown}: {message}")
         return "; ".join(parts)
     text = str(err) or type(err).__name__
