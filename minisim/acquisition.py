@@ -13,20 +13,40 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .engine import portable_math as pm
+from .errors import SpecWarning
 
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
+#: Every float of a spec is finite: NaN and ±inf are rejected (also by ``FrozenModel``'s
+#: config, so a bare ``float`` field is finite too).
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 #: Refractive index of tissue used for the automatic depth of field.
 TISSUE_REFRACTIVE_INDEX = 1.33
 #: Gaussian σ of the diffraction-limited PSF, in units of λ/NA.
 DIFFRACTION_SIGMA_PER_LAMBDA_OVER_NA = 0.21
+#: Depths beyond 10 mm are deeper than any brain a miniscope images (see minisim.limits).
+MAX_DEPTH_UM = 10_000.0
+#: Fluorescence emission lies between the near UV and the near infrared.
+EMISSION_RANGE_NM = (200.0, 2000.0)
+#: Frame rates above 100 kHz are beyond any camera.
+MAX_FPS = 100_000.0
+#: Frames per recording (see minisim.limits.MAX_FRAMES).
+MAX_FRAMES = 10_000_000
+
+
+def warn_odd(message: str) -> None:
+    """A legal but unusual value: warn :class:`SpecWarning` at the user's constructor."""
+    import warnings
+
+    warnings.warn(message, SpecWarning, stacklevel=2)
 
 
 class FrozenModel(BaseModel):
-    """Base of every spec model: immutable, and typos in field names are errors."""
+    """Base of every spec model: immutable, typos in field names are errors, and every
+    float (nested ones too) must be finite."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Optics(FrozenModel):
@@ -51,6 +71,37 @@ class Optics(FrozenModel):
     emission_nm: PositiveFloat = 525.0
     depth_of_field_um: PositiveFloat | Literal["auto"] = "auto"
     field_curvature_radius_um: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _physical(self) -> Optics:
+        if self.na > TISSUE_REFRACTIVE_INDEX:
+            raise ValueError(
+                f"optics.na={self.na:g} exceeds the tissue's refractive index "
+                f"{TISSUE_REFRACTIVE_INDEX} (NA = n·sin θ ≤ n): use na ≤ {TISSUE_REFRACTIVE_INDEX}"
+                " (miniscope objectives are 0.2–0.6)"
+            )
+        lo, hi = EMISSION_RANGE_NM
+        if not lo <= self.emission_nm <= hi:
+            raise ValueError(
+                f"optics.emission_nm={self.emission_nm:g} is outside fluorescence's "
+                f"{lo:g}–{hi:g} nm: give the indicator's emission peak in nm (GCaMP: 525)"
+            )
+        if self.magnification > 1000:
+            raise ValueError(
+                f"optics.magnification={self.magnification:g} exceeds 1000×, beyond any "
+                "objective: give the object-to-sensor magnification (miniscopes: 2–20×)"
+            )
+        if self.depth_of_field_um != "auto" and self.depth_of_field_um > MAX_DEPTH_UM:
+            raise ValueError(
+                f"optics.depth_of_field_um={self.depth_of_field_um:g} exceeds {MAX_DEPTH_UM:g} "
+                "µm (deeper than any brain): use 'auto' or a half depth of field in µm"
+            )
+        if self.na > 1.0:
+            warn_odd(
+                f"optics.na={self.na:g} is above 1, which only immersion objectives reach "
+                "(miniscopes: 0.2–0.6): check the numerical aperture"
+            )
+        return self
 
     @property
     def emission_um(self) -> float:
@@ -98,6 +149,37 @@ class ImageSensor(FrozenModel):
     gain_adu_per_e: PositiveFloat = 1.0
     bit_depth: Annotated[int, Field(gt=0, le=16)] = 8
 
+    @model_validator(mode="after")
+    def _physical(self) -> ImageSensor:
+        if self.pixel_pitch_um > 1000:
+            raise ValueError(
+                f"image_sensor.pixel_pitch_um={self.pixel_pitch_um:g} exceeds 1000 µm, beyond "
+                "any sensor pixel: give the pitch in µm (typically 2–10)"
+            )
+        if self.read_noise_e > 10_000:
+            raise ValueError(
+                f"image_sensor.read_noise_e={self.read_noise_e:g} exceeds 10 000 electrons, "
+                "beyond any sensor: give the read noise in electrons RMS (typically 1–10)"
+            )
+        if self.gain_adu_per_e > self.max_count:
+            raise ValueError(
+                f"image_sensor.gain_adu_per_e={self.gain_adu_per_e:g} exceeds the ADC's "
+                f"{self.max_count} counts, so one electron saturates every pixel: use a gain "
+                "below 2**bit_depth − 1 (typically 0.1–10 ADU/e⁻)"
+            )
+        if self.gain_adu_per_e < 1e-6:
+            raise ValueError(
+                f"image_sensor.gain_adu_per_e={self.gain_adu_per_e:g} is below 1e-6 ADU/e⁻, so "
+                "a million electrons read as zero: give the gain in ADU per electron "
+                "(typically 0.1–10)"
+            )
+        if self.read_noise_e > 100:
+            warn_odd(
+                f"image_sensor.read_noise_e={self.read_noise_e:g} e⁻ is far above modern "
+                "sensors (1–10 e⁻): check the units (electrons, not ADU)"
+            )
+        return self
+
     @property
     def max_count(self) -> int:
         """Largest ADC value, ``2**bit_depth − 1``."""
@@ -110,6 +192,23 @@ class Tissue(FrozenModel):
     scatter_mfp_excitation_um: PositiveFloat = 600.0
     scatter_mfp_emission_um: PositiveFloat = 100.0
     scatter_blur_per_um: NonNegativeFloat = 0.05
+
+    @model_validator(mode="after")
+    def _physical(self) -> Tissue:
+        for name in ("scatter_mfp_excitation_um", "scatter_mfp_emission_um"):
+            value = getattr(self, name)
+            if value < 0.1:
+                raise ValueError(
+                    f"tissue.{name}={value:g} is below 0.1 µm, shorter than a wavelength, "
+                    "so no light would leave the surface: give the mean free path in µm "
+                    "(brain: 50–600)"
+                )
+        if self.scatter_blur_per_um > 10:
+            raise ValueError(
+                f"tissue.scatter_blur_per_um={self.scatter_blur_per_um:g} makes the blur grow "
+                "ten times faster than depth: give the σ growth per µm of depth (brain: ~0.05)"
+            )
+        return self
 
     @property
     def effective_mfp_um(self) -> float:
@@ -143,6 +242,24 @@ class Acquisition(FrozenModel):
 
     @model_validator(mode="after")
     def _at_least_one_frame(self) -> Acquisition:
+        if self.fps > MAX_FPS:
+            raise ValueError(
+                f"acquisition.fps={self.fps:g} exceeds {MAX_FPS:g} Hz, beyond any camera: "
+                "give the frame rate in Hz (miniscopes: 10–60)"
+            )
+        frames = self.duration_s * self.fps  # checked before rounding: inf cannot round
+        if frames > MAX_FRAMES:
+            raise ValueError(
+                f"acquisition.duration_s·fps = {self.duration_s:g} s · {self.fps:g} Hz = "
+                f"{frames:.3g} frames exceeds {MAX_FRAMES:,} frames per recording: split into "
+                f"sessions of at most {MAX_FRAMES:,} frames (shorter duration_s, one spec each)"
+            )
+        focal = self.focal_depth_in_tissue_um
+        if focal != "auto" and focal > MAX_DEPTH_UM:
+            raise ValueError(
+                f"acquisition.focal_depth_in_tissue_um={focal:g} exceeds {MAX_DEPTH_UM:g} µm, "
+                "deeper than any brain: use 'auto' or a depth in µm below the surface"
+            )
         if self.n_frames < 1:
             raise ValueError(
                 f"duration_s·fps = {self.duration_s}·{self.fps} rounds to {self.n_frames} frames; "

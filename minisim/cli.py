@@ -67,7 +67,7 @@ def load_spec(path: str):
     try:
         return Spec.model_validate_json(text)
     except ValidationError as err:
-        raise UsageError(f"invalid spec in {path}:\n{err}") from err
+        raise UsageError(f"invalid spec in {path}: {one_line(err)}") from err
 
 
 @contextlib.contextmanager
@@ -125,20 +125,44 @@ def _parse_axis(text: str):
     if "=" not in text:
         raise UsageError(f"--axis {text!r}: write PATH=V1,V2,... (e.g. seed=0,1,2)")
     path, values = text.split("=", 1)
+    if not path or not values:
+        raise UsageError(f"--axis {text!r}: write PATH=V1,V2,... (e.g. seed=0,1,2)")
     parsed = []
     for value in values.split(","):
         try:
             parsed.append(json.loads(value))
         except json.JSONDecodeError:
             parsed.append(value)
+    seen = []
+    for value in parsed:
+        if value in seen:
+            raise UsageError(
+                f"--axis {path}: the value {value!r} is listed twice; each swept value makes "
+                "one recording, so list it once"
+            )
+        seen.append(value)
     return path, parsed
+
+
+def parse_axes(texts) -> dict:
+    """``--axis`` options as {path: values}; a path given twice is an error."""
+    axes: dict = {}
+    for text in texts:
+        path, values = _parse_axis(text)
+        if path in axes:
+            raise UsageError(
+                f"--axis {path} is given twice: list all its values in one option "
+                f"(--axis {path}=V1,V2,...)"
+            )
+        axes[path] = values
+    return axes
 
 
 def cmd_dataset(args) -> int:
     from . import generate, sweep
 
     base = load_spec(args.spec)
-    axes = dict(_parse_axis(a) for a in args.axis)
+    axes = parse_axes(args.axis)
     try:
         specs = list(sweep(base, axes))
     except ValueError as err:
@@ -233,18 +257,21 @@ def cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="minisim",
         description="Simulate one-photon miniscope recordings with exact ground truth.",
         epilog=EXAMPLES,
         formatter_class=fmt,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error")  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
 
     def common(p, spec=True):
         if spec:
             p.add_argument("spec", help="spec JSON file (Spec.model_dump_json())")
-        p.add_argument("--chunks", type=int, default=None, help="frames per chunk (default auto)")
+        p.add_argument("--chunks", type=_chunks, default=None,
+                       help="frames per chunk (default auto; -1: one chunk)")  # fmt: skip
         p.add_argument("--scheduler", default="threads",
                        help="threads (default), processes, sync, or a dask scheduler address")  # fmt: skip
 
@@ -262,13 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     video.add_argument("spec")
     video.add_argument("-o", "--output", required=True)
-    video.add_argument("--chunks", type=int, default=None)
+    video.add_argument("--chunks", type=_chunks, default=None)
     video.add_argument("--until", default=None)
     video.add_argument(
-        "--vmax", type=float, default=None, help="white point (required without a sensor)"
+        "--vmax", type=_finite, default=None, help="white point (required without a sensor)"
     )
-    video.add_argument("--vmin", type=float, default=0.0)
-    video.add_argument("--fps", type=float, default=None)
+    video.add_argument("--vmin", type=_finite, default=0.0)
+    video.add_argument("--fps", type=_positive(float), default=None)
     video.add_argument(
         "--codec", default="ffv1", help="ffv1 (lossless, default) or any ffmpeg codec"
     )
@@ -299,26 +326,116 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="simulate the full chain and print a summary", epilog=EXAMPLES,
                           formatter_class=fmt)  # fmt: skip
     common(demo, spec=False)
-    demo.add_argument("--duration", type=float, default=20.0, help="seconds (default 20)")
-    demo.add_argument("--px", type=int, default=200, help="field of view in pixels (default 200)")
+    demo.add_argument("--duration", type=_positive(float), default=20.0,
+                      help="seconds (default 20)")  # fmt: skip
+    demo.add_argument("--px", type=_positive(int), default=200,
+                      help="field of view in pixels (default 200)")  # fmt: skip
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(func=cmd_demo)
     return parser
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def one_line(err: BaseException) -> str:
+    """An error as one line: a pydantic ValidationError names each field, value and rule."""
+    from pydantic import ValidationError
+
+    if isinstance(err, ValidationError):
+        parts = []
+        for e in err.errors(include_url=False):
+            where = ".".join(str(p) for p in e["loc"]) or "spec"
+            message = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "value_error":  # our own rules already name field and value
+                parts.append(message)
+            elif e["type"] == "json_invalid":
+                parts.append(message)
+            else:
+                value = e.get("input")
+                shown = repr(value) if not isinstance(value, (dict, list, tuple)) else "…"
+                shown = shown if len(shown) <= 40 else shown[:37] + "…"
+                parts.append(f"{where}={shown}: {message}")
+        return "; ".join(parts)
+    text = str(err) or type(err).__name__
+    return " ".join(text.split())
+
+
+def _positive(kind):
+    """argparse type: a number > 0 (``--fps 0`` and ``--chunks -3`` fail at parse time)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a{'n integer' if kind is int else ' number'}"
+            ) from None
+        if not (value > 0 and value == value and value != float("inf")):
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def _finite(text: str) -> float:
     try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} must be finite")
+    return value
+
+
+def _chunks(text: str) -> int:
+    """Frames per chunk: a positive integer, or -1 for one chunk."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1 and value != -1:
+        raise argparse.ArgumentTypeError(
+            f"{value} frames per chunk: give a positive number of frames (or -1 for one chunk)"
+        )
+    return value
+
+
+def check_args(args) -> None:
+    """Cross-option rules argparse cannot express."""
+    vmin, vmax = getattr(args, "vmin", None), getattr(args, "vmax", None)
+    if vmin is not None and vmax is not None and vmin >= vmax:
+        raise UsageError(f"--vmin {vmin:g} must be below --vmax {vmax:g} (the white point)")
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage itself is in --help)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    if debug:
+        argv.remove("--debug")
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        check_args(args)
         return args.func(args)
-    except UsageError as err:
-        print(f"minisim: error: {err}", file=sys.stderr)
-        return 2
-    except ValueError as err:  # invalid values (pydantic errors are ValueErrors too)
-        print(f"minisim: error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # refused output paths, damaged or missing stores
-        print(f"minisim: error: {err}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        print("minisim: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if debug:
+            raise
+        code = 2 if isinstance(err, (UsageError, ValueError)) else 1
+        kind = "" if code == 2 else f"{type(err).__name__}: "
+        print(f"minisim: error: {kind}{one_line(err)} (--debug shows the traceback)",
+              file=sys.stderr)  # fmt: skip
+        return code
 
 
 if __name__ == "__main__":

@@ -7,3 +7,8 @@ class SpecWarning(UserWarning):
 
 class RecordingFormatWarning(UserWarning):
     """A stored recording loads, but something about it differs from what was expected."""
+
+
+class LimitError(ValueError):
+    """A request beyond what the machine or the format can do; the message gives the
+    numbers and the fix (e.g. split into sessions, lower the density)."""

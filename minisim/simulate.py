@@ -5,6 +5,7 @@ from __future__ import annotations
 from dask.base import tokenize
 
 from .engine import Scene, normalize_chunks
+from .limits import check_machine
 from .recording import Recording, assemble
 from .spec import Spec
 
@@ -33,6 +34,7 @@ def simulate(spec: Spec, *, until: str | None = None, chunks=None) -> Recording:
     fov = acq.fov_shape
     canvas = (fov[0] + 2 * margin, fov[1] + 2 * margin)
     frame_chunks = normalize_chunks(chunks, acq.n_frames, canvas[0] * canvas[1] * 4)
+    check_machine(spec, frame_chunks)  # graph size and eager memory, before any step builds
     scene = Scene(
         spec=spec,
         seed=spec.seed,

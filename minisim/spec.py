@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from typing import Annotated, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
 from .acquisition import Acquisition, FrozenModel
 from .errors import SpecWarning
-from .steps import INFO, STAGE_ALIASES, STEPS, canonical_order
+from .limits import check_spec_size
+from .steps import INFO, STAGE_ALIASES, STEP_FOR_KIND, STEPS, canonical_order
+from .steps.catalog import PROVIDES
 
 #: Any step model, discriminated by its ``kind`` (the registry is ``steps.STEPS``).
 AnyStep = Annotated[Union[STEPS], Field(discriminator="kind")]  # noqa: UP007 (a runtime tuple)
@@ -62,12 +65,16 @@ class Spec(FrozenModel):
     @model_validator(mode="after")
     def _cross_field_rules(self):
         present = {s.kind for s in self.steps}
-        ranks = [s.kind for s in self.steps]
         for step in self.steps:
-            for needed in INFO[step.kind].requires:
-                if needed in present and ranks.index(needed) > ranks.index(step.kind):
-                    raise ValueError(f"{step.kind} must come after {needed}")
+            for needed in INFO[step.kind].requires if step.active else ():
+                if needed not in present:
+                    raise ValueError(
+                        f"steps: {step.kind} needs {PROVIDES.get(needed, needed)}, but the spec "
+                        f"has no {needed} step: add {STEP_FOR_KIND[needed].__name__}() to steps"
+                    )
             step.check_in_spec(self)
+        _warn_empty_pipelines(present)
+        check_spec_size(self)  # sizes last: the physical rules above name the field first
         return self
 
     def step(self, kind: str):
@@ -90,3 +97,22 @@ class Spec(FrozenModel):
     def cache_key(self) -> str:
         """First 16 hex digits of the SHA-256 of the compact JSON: stable across runs."""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+
+def _warn_empty_pipelines(present: set[str]) -> None:
+    """Legal specs whose movie can only lack the cells they describe."""
+    if {"place_neurons", "cell_activity"} <= present and "composite" not in present:
+        warnings.warn(
+            "steps: the cells have positions and calcium traces but there is no composite "
+            "step, so no cell reaches the movie (it is black without other light): add "
+            "Composite() (or ignore this if you only want the cells' ground truth)",
+            SpecWarning,
+            stacklevel=4,
+        )
+    elif "composite" in present and "cell_activity" not in present:
+        warnings.warn(
+            "steps: composite draws cells by their calcium traces, but there is no "
+            "cell_activity step, so the cells stay dark: add CellActivity()",
+            SpecWarning,
+            stacklevel=4,
+        )

@@ -37,9 +37,17 @@ def sweep(base: Spec, axes: Mapping[str, Iterable]) -> Iterator[SweptSpec]:
         Each combination, re-validated from scratch so every rule applies.
     """
     paths = list(axes)
+    swept = {path: list(axes[path]) for path in paths}  # iterables are read once
     for path in paths:
         _check_path(base, path)
-    for values in itertools.product(*(list(axes[p]) for p in paths)):
+        values = swept[path]
+        for i, value in enumerate(values):
+            if value in values[:i]:
+                raise ValueError(
+                    f"{path!r}: the value {value!r} is listed twice; each swept value makes one "
+                    "recording, so list it once"
+                )
+    for values in itertools.product(*(swept[p] for p in paths)):
         data = base.model_dump(mode="python")
         for path, value in zip(paths, values, strict=True):
             _assign(data, path, value)

@@ -365,8 +365,10 @@ def test_spike_counts_are_binomial_over_bins():
 
 
 def test_spike_counts_never_exceed_bins():
+    # 300 Hz is the most the grid holds at 30 fps (10 bins of 1/300 s): a spike every bin;
+    # a faster rate is rejected rather than clipped (tests/test_bad_input.py).
     activity = CellActivity(
-        p_quiescent_to_active=0.5, p_active_to_quiescent=0.5, active_rate_hz=5000.0
+        p_quiescent_to_active=0.5, p_active_to_quiescent=0.5, active_rate_hz=300.0
     )
     bins = activity.params(30.0).bins
     assert bins == 10

@@ -68,8 +68,9 @@ def distance_map(y_um: float, x_um: float, height: int, width: int) -> np.ndarra
         (50, 50, 200_000.0, (0.0, 0.0), 5.0, 5),
         # default band (0, 200) and radius 7: 25000 · 0.06·0.06 · 0.2 = 18
         (60, 60, 25_000.0, (0.0, 200.0), 7.0, 18),
-        # thin band floored at one soma diameter: 1e6 · 0.04·0.06 · max(0.004, 0.014) = 33.6 → 34
-        (40, 60, 1_000_000.0, (10.0, 14.0), 7.0, 34),
+        # thin band floored at one soma diameter: 1e6 · 0.04·0.06 · max(0.004, 0.010) = 24
+        # (radius 5: somata fill 52 % of the volume; radius 7 would overfill it, an error)
+        (40, 60, 1_000_000.0, (10.0, 14.0), 5.0, 24),
     ],
 )
 def test_cell_count_is_density_times_volume(height, width, density, depth, radius, expected):

@@ -31,6 +31,11 @@ class StepSpec(FrozenModel):
         return INFO[self.kind].stage
 
     @property
+    def active(self) -> bool:
+        """Does this step do anything? (An inert step needs none of its inputs.)"""
+        return True
+
+    @property
     def domain(self) -> str:
         return INFO[self.kind].domain
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from pydantic import model_validator
 
 from ..acquisition import NonNegativeFloat, PositiveFloat
 from ..engine import ScanOutput, Scene, constant, scan
@@ -40,6 +41,18 @@ class Bleaching(StepSpec):
     bleach_susceptibility: NonNegativeFloat = 6.3e-6
     turnover_tau_s: PositiveFloat = 20000.0
     excitation_intensity: NonNegativeFloat = 1.0
+
+    @model_validator(mode="after")
+    def _physical(self):
+        rate = self.bleach_susceptibility * self.excitation_intensity
+        if rate > 1000:
+            raise ValueError(
+                f"bleaching.bleach_susceptibility·excitation_intensity = "
+                f"{self.bleach_susceptibility:g}·{self.excitation_intensity:g} = {rate:g} /s "
+                "bleaches the indicator within a millisecond, before any frame: give the rate "
+                "in 1/s at unit excitation (default 6.3e-6)"
+            )
+        return self
 
     def build(self, scene: Scene) -> Scene:
         traces = scene.traces.get("C")

@@ -41,6 +41,9 @@ GAIT_WANDER_TAU_S = 0.3
 SLOSH_TAU_S = 0.12
 #: Motion extents above this fraction of the field of view warn.
 MOTION_WARN_FRACTION = 0.05
+#: Motion beyond 10 mm would leave any brain; no gait is faster than 100 Hz (mice: 2–15).
+MAX_SHIFT_UM = 10_000.0
+MAX_LOCOMOTION_HZ = 100.0
 
 
 class BrainMotion(StepSpec):
@@ -84,6 +87,18 @@ class BrainMotion(StepSpec):
                 f"motion_amplitude_um={self.motion_amplitude_um:g} exceeds max_shift_um="
                 f"{self.max_shift_um:g}: the 99th-percentile displacement cannot exceed the clamp"
             )
+        if self.max_shift_um > MAX_SHIFT_UM:
+            raise ValueError(
+                f"brain_motion.max_shift_um={self.max_shift_um:g} exceeds {MAX_SHIFT_UM:g} µm, "
+                "larger than any brain; it also sizes the canvas margin: give the bound in µm "
+                "(typically 5–30)"
+            )
+        if self.locomotion_freq_hz > MAX_LOCOMOTION_HZ:
+            raise ValueError(
+                f"brain_motion.locomotion_freq_hz={self.locomotion_freq_hz:g} exceeds "
+                f"{MAX_LOCOMOTION_HZ:g} Hz, faster than any gait: give the stride rate in Hz "
+                "(mice: 2–15)"
+            )
         return self
 
     def extent_um(self) -> float:
@@ -104,6 +119,25 @@ class BrainMotion(StepSpec):
                 f"brain_motion: trajectory_um has {len(self.trajectory_um)} entries but the "
                 f"recording has {acq.n_frames} frames: give one (dy, dx) per frame"
             )
+        if self.trajectory_um is not None:
+            # An explicit trajectory sizes the canvas itself; beyond both its bound and the
+            # field it only grows the canvas (a km would need terabytes per frame).
+            reach = max((math.hypot(dy, dx) for dy, dx in self.trajectory_um), default=0.0)
+            allowed = max(self.max_shift_um, max(acq.fov_um))
+            if reach > allowed:
+                raise ValueError(
+                    f"brain_motion.trajectory_um reaches {reach:g} µm from rest, beyond both "
+                    f"max_shift_um={self.max_shift_um:g} and the {max(acq.fov_um):g} µm field "
+                    "(the tissue would leave the view; the canvas grows with the reach): check "
+                    "the trajectory's units (µm), or raise max_shift_um to the motion you mean"
+                )
+        if self.trajectory_um is None and self.model == "physical":
+            self._check_oscillator(acq)
+        if self.model == "walk" and self.walk_step_um > self.max_shift_um:
+            warn_spec(
+                f"brain_motion.walk_step_um={self.walk_step_um:g} exceeds max_shift_um="
+                f"{self.max_shift_um:g}: every step hits the bound; lower walk_step_um"
+            )
         fov = min(acq.fov_um)
         extent = self.extent_um()
         if extent > MOTION_WARN_FRACTION * fov:
@@ -111,6 +145,34 @@ class BrainMotion(StepSpec):
                 f"Motion extent {extent:g} µm exceeds {MOTION_WARN_FRACTION:.0%} of the "
                 f"{fov:g} µm field of view: lower BrainMotion(motion_amplitude_um=...) or "
                 "widen the field with a coarser pixel"
+            )
+
+    def _check_oscillator(self, acq: Acquisition) -> None:
+        """The oscillator runs at ``steps·fps`` Hz: its gait must lie below that rate's
+        Nyquist frequency, and its semi-implicit Euler step must be stable."""
+        steps = max(round(MOTION_SIM_HZ / acq.fps), 1)
+        rate = steps * acq.fps
+        if self.locomotion_freq_hz > rate / 2:
+            raise ValueError(
+                f"brain_motion.locomotion_freq_hz={self.locomotion_freq_hz:g} is above the "
+                f"Nyquist frequency ({rate / 2:g} Hz) of the motion simulation at fps="
+                f"{acq.fps:g}: lower locomotion_freq_hz below {rate / 2:g}"
+            )
+        if self.locomotion_freq_hz > acq.fps / 2:
+            warn_spec(
+                f"brain_motion.locomotion_freq_hz={self.locomotion_freq_hz:g} is above the "
+                f"frame rate's Nyquist frequency ({acq.fps / 2:g} Hz): the gait is averaged "
+                "away within each exposure; raise fps to see it"
+            )
+        omega_dt = 2 * math.pi * self.resonance_freq_hz / rate
+        damping = 2 * self.damping_ratio * omega_dt
+        # z² + a1·z + a2 is stable iff c1·dt < 2 and c2·dt² + 2·c1·dt < 4 (Jury).
+        if not (damping < 2 and omega_dt**2 + 2 * damping < 4):
+            raise ValueError(
+                f"brain_motion: resonance_freq_hz={self.resonance_freq_hz:g} with damping_ratio="
+                f"{self.damping_ratio:g} makes the motion oscillator unstable at its "
+                f"{rate:g} Hz simulation rate (it would blow up): lower resonance_freq_hz "
+                "(brain: 2–20 Hz) or damping_ratio (typically 0.2–2)"
             )
 
     def prepare(self, scene: Scene) -> Scene:

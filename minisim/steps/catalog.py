@@ -16,6 +16,7 @@ class StepInfo:
     kind: str
     stage: str
     domain: str  # "cell", "tissue", "motion" or "sensor"
+    #: Steps this one cannot build without (a spec lacking them is an error).
     requires: tuple[str, ...] = ()
 
 
@@ -24,9 +25,12 @@ CATALOG: tuple[StepInfo, ...] = (
     StepInfo("cell_activity", "cell_activity", "cell", ("place_neurons",)),
     StepInfo("bleaching", "bleaching", "cell", ("cell_activity",)),
     StepInfo("optics", "optics", "cell", ("place_neurons",)),
-    StepInfo("composite", "cells_only", "tissue", ("place_neurons", "cell_activity")),
-    StepInfo("neuropil", "neuropil", "tissue", ("cell_activity",)),
-    StepInfo("vasculature", "vasculature", "tissue"),
+    # Without cells or traces composite draws nothing: a warning, not an error.
+    StepInfo("composite", "cells_only", "tissue"),
+    # Without cell activity the neuropil follows its drift alone.
+    StepInfo("neuropil", "neuropil", "tissue"),
+    # Vessels shade the cells and focus with them (checked only when enabled).
+    StepInfo("vasculature", "vasculature", "tissue", ("place_neurons",)),
     StepInfo("brain_motion", "brain_motion", "motion"),
     StepInfo("illumination_profile", "illumination_profile", "sensor"),
     StepInfo("vignette", "vignette", "sensor"),
@@ -35,6 +39,11 @@ CATALOG: tuple[StepInfo, ...] = (
 )
 
 INFO = {info.kind: info for info in CATALOG}
+#: What a required step provides, for the error message when it is missing.
+PROVIDES = {
+    "place_neurons": "cell positions",
+    "cell_activity": "calcium traces",
+}
 RANK = {info.kind: rank for rank, info in enumerate(CATALOG)}
 #: Names accepted by ``until=`` and ``Recording.stage``: kinds and stage names.
 STAGE_ALIASES = {info.kind: info.stage for info in CATALOG} | {

@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from scipy.optimize import brentq
 from scipy.signal import lfilter
 
-from ..acquisition import NonNegativeFloat, PositiveFloat
+from ..acquisition import NonNegativeFloat, PositiveFloat, warn_odd
 from ..engine import ScanOutput, Scene, constant, scan, stream
 from ..engine import portable_math as pm
 from .base import StepSpec
@@ -30,6 +30,18 @@ KIND = "cell_activity"
 BURN_IN_TAUS = 6.0
 
 Probability = Annotated[float, Field(gt=0, le=1)]
+#: Spikes last ~1 ms and a refractory period follows: nothing fires faster than 1 kHz, and
+#: a spike grid finer than 0.1 ms resolves nothing more.
+MAX_RATE_HZ = 1000.0
+MAX_SPIKE_SIM_HZ = 10_000.0
+#: Spike bins per frame: each spiking (frame, cell) draws one number per bin.
+MAX_BINS_PER_FRAME = 10_000
+#: The slowest calcium indicators decay within a minute (the burn-in is 6 decay times).
+MAX_TAU_DECAY_S = 60.0
+MAX_BRIGHTNESS_CV = 10.0
+#: Intensities are in units of one spike's peak calcium; beyond this a spike is invisible
+#: and the photon counts approach the integer range of the sensor's noise draws.
+MAX_INTENSITY = 10_000.0
 
 
 class CellActivity(StepSpec):
@@ -72,6 +84,38 @@ class CellActivity(StepSpec):
                 f"tau_rise_s={self.tau_rise_s:g} must be shorter than tau_decay_s="
                 f"{self.tau_decay_s:g}: the kernel rises, then decays"
             )
+        rules = (
+            ("spike_sim_hz", MAX_SPIKE_SIM_HZ, "a spike grid finer than 0.1 ms resolves nothing"),
+            ("active_rate_hz", MAX_RATE_HZ, "no neuron fires faster (refractory period ~1 ms)"),
+            ("quiescent_rate_hz", MAX_RATE_HZ, "no neuron fires faster (refractory period ~1 ms)"),
+            ("tau_decay_s", MAX_TAU_DECAY_S, "no calcium indicator decays that slowly"),
+            ("brightness_cv", MAX_BRIGHTNESS_CV, "a few cells would hold all the light"),
+            ("f0", MAX_INTENSITY, "a spike would be invisible on the baseline"),
+            ("trace_noise", MAX_INTENSITY, "the traces would be noise only"),
+        )
+        for name, limit, why in rules:
+            value = getattr(self, name)
+            if value > limit:
+                raise ValueError(
+                    f"cell_activity.{name}={value:g} exceeds {limit:g}: {why}; use a value "
+                    f"≤ {limit:g} (default {type(self).model_fields[name].default:g})"
+                )
+        if self.tau_rise_s < 1e-4:
+            raise ValueError(
+                f"cell_activity.tau_rise_s={self.tau_rise_s:g} is below 0.1 ms, faster than any "
+                "indicator binds calcium: give the rise time in s (GCaMP6f: ~0.05)"
+            )
+        if self.brightness_cv > 2:
+            warn_odd(
+                f"cell_activity.brightness_cv={self.brightness_cv:g}: cells' brightness varies "
+                "by more than twice its mean (typical 0.2–1); check it is a coefficient of "
+                "variation, not a percentage"
+            )
+        if self.quiescent_rate_hz > self.active_rate_hz:
+            warn_odd(
+                f"cell_activity.quiescent_rate_hz={self.quiescent_rate_hz:g} exceeds "
+                f"active_rate_hz={self.active_rate_hz:g}: cells fire less when 'active'; swap them?"
+            )
         return self
 
     def check_in_spec(self, spec) -> None:
@@ -82,6 +126,22 @@ class CellActivity(StepSpec):
                 f"{self.tau_decay_s * fps:.3g} < 1 frame, so the calcium decay is unresolvable "
                 "at this frame rate: raise fps or tau_decay_s"
             )
+        bins = max(round(self.spike_sim_hz / fps), 1)
+        if bins > MAX_BINS_PER_FRAME:
+            raise ValueError(
+                f"cell_activity: spike_sim_hz/fps = {self.spike_sim_hz:g}/{fps:g} = {bins} spike "
+                f"bins per frame, more than {MAX_BINS_PER_FRAME}: lower spike_sim_hz or raise fps"
+            )
+        representable = bins * fps  # at most one spike per bin
+        for name in ("active_rate_hz", "quiescent_rate_hz"):
+            rate = getattr(self, name)
+            if rate > representable:
+                raise ValueError(
+                    f"cell_activity.{name}={rate:g} exceeds the {representable:g} Hz the spike "
+                    f"grid can hold (one spike per bin: {bins} bins per frame at fps={fps:g}); "
+                    f"it would be clipped silently: raise spike_sim_hz above {rate:g} or lower "
+                    f"{name}"
+                )
 
     def params(self, fps: float) -> ActivityParams:
         bins = max(round(self.spike_sim_hz / fps), 1)

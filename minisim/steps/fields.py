@@ -10,14 +10,20 @@ from __future__ import annotations
 from typing import Annotated, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from ..acquisition import Acquisition, NonNegativeFloat, PositiveFloat
+from ..acquisition import Acquisition, NonNegativeFloat, PositiveFloat, warn_odd
 from ..engine import Scene, recipe
 from ..engine import portable_math as pm
-from .base import StepSpec
+from .base import StepSpec, warn_spec
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
+#: A field's centre more than 10 mm off the optical axis is outside any scope.
+MAX_OFFSET_UM = 10_000.0
+#: Past r^100 a falloff is a step at the corner, not a smooth field.
+MAX_EXPONENT = 100.0
+#: Intensities in units of a cell's baseline (see cell_activity.MAX_INTENSITY).
+MAX_LEVEL = 10_000.0
 
 
 def radial_falloff(
@@ -51,6 +57,32 @@ class _RadialField(StepSpec):
     exponent: PositiveFloat = 2.0
     center_offset_um: tuple[float, float] = (0.0, 0.0)
     writes_movie = True
+
+    @model_validator(mode="after")
+    def _physical(self):
+        reach = max(abs(v) for v in self.center_offset_um)
+        if reach > MAX_OFFSET_UM:
+            raise ValueError(
+                f"{self.kind}.center_offset_um={self.center_offset_um} puts the centre "
+                f"{reach:g} µm off the optical axis, beyond {MAX_OFFSET_UM:g} µm (outside any "
+                "scope): give (dy, dx) in µm from the field's centre"
+            )
+        if self.exponent > MAX_EXPONENT:
+            raise ValueError(
+                f"{self.kind}.exponent={self.exponent:g} exceeds {MAX_EXPONENT:g}: the falloff "
+                "would be a step at the corner, not a smooth field; use 1–4"
+            )
+        return self
+
+    def check_in_spec(self, spec) -> None:
+        half_h, half_w = (extent / 2 for extent in spec.acquisition.fov_um)
+        dy, dx = self.center_offset_um
+        if abs(dy) > half_h or abs(dx) > half_w:
+            warn_spec(
+                f"{self.kind}.center_offset_um={self.center_offset_um} puts the centre outside "
+                f"the field of view (±{half_h:g} × ±{half_w:g} µm): the field is one-sided; "
+                "check the units (µm)"
+            )
 
     def field(self, acq: Acquisition) -> np.ndarray:
         return radial_falloff(
@@ -107,6 +139,20 @@ class Leakage(StepSpec):
     level: NonNegativeFloat = 0.1
     sigma_um: PositiveFloat | None = None
     writes_movie = True
+
+    @model_validator(mode="after")
+    def _physical(self):
+        if self.level > MAX_LEVEL:
+            raise ValueError(
+                f"leakage.level={self.level:g} exceeds {MAX_LEVEL:g} (units of a cell's "
+                "baseline f0 = 1): the glow would bury every cell; use 0–1"
+            )
+        if self.level > 100:
+            warn_odd(
+                f"leakage.level={self.level:g} is 100× a cell's baseline: the glow dominates "
+                "the movie (typical 0–1)"
+            )
+        return self
 
     def field(self, acq: Acquisition) -> np.ndarray:
         height, width = acq.fov_shape

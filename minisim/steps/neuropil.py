@@ -18,15 +18,20 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 from scipy.signal import lfilter
 
-from ..acquisition import PositiveFloat
+from ..acquisition import PositiveFloat, warn_odd
 from ..engine import ScanOutput, Scene, constant, map_ranges, recipe, scan, stream
 from ..engine import portable_math as pm
 from .base import StepSpec
 
 KIND = "neuropil"
+#: More spatial components than this add nothing a smooth field can show, and each is a
+#: canvas-sized array held while building.
+MAX_COMPONENTS = 1000
+#: Intensities in units of a cell's baseline (see cell_activity.MAX_INTENSITY).
+MAX_AMPLITUDE = 10_000.0
 #: Log-σ of the log-normal drift (its mean is kept at 1).
 DRIFT_LOG_SIGMA = 0.4
 
@@ -59,6 +64,38 @@ class Neuropil(StepSpec):
     amplitude: PositiveFloat = 0.5
     n_components: Annotated[int, Field(ge=1)] = 3
     population_coupling: Annotated[float, Field(ge=0, le=1)] = 0.7
+
+    @model_validator(mode="after")
+    def _physical(self):
+        if self.n_components > MAX_COMPONENTS:
+            raise ValueError(
+                f"neuropil.n_components={self.n_components} exceeds {MAX_COMPONENTS}: each is a "
+                "smooth canvas-sized field held in memory, and a few already span the "
+                "smooth background: use 1–10"
+            )
+        if self.amplitude > MAX_AMPLITUDE:
+            raise ValueError(
+                f"neuropil.amplitude={self.amplitude:g} exceeds {MAX_AMPLITUDE:g} (units of a "
+                "cell's baseline f0 = 1), so the haze would bury every cell: use 0.1–2"
+            )
+        if self.amplitude > 100:
+            warn_odd(
+                f"neuropil.amplitude={self.amplitude:g} is 100× a cell's baseline: the haze "
+                "dominates the movie (typical 0.1–2)"
+            )
+        return self
+
+    def check_in_spec(self, spec) -> None:
+        from ..limits import margin_px
+
+        acq = spec.acquisition
+        widest_um = (max(acq.fov_shape) + 2 * margin_px(spec)) * acq.pixel_size_um
+        if self.spatial_sigma_um > 4 * widest_um:
+            raise ValueError(
+                f"neuropil.spatial_sigma_um={self.spatial_sigma_um:g} is more than 4× the "
+                f"simulated tissue ({widest_um:g} µm across): the components would be flat and "
+                f"the blur would take minutes; use a σ below {widest_um:g} µm (typical 20–100)"
+            )
 
     def prepare(self, scene: Scene) -> Scene:
         """The drifts and the population driver; the driver's mean-1 scaling needs every

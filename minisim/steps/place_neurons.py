@@ -13,13 +13,19 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..acquisition import FrozenModel, NonNegativeFloat, PositiveFloat
+from ..acquisition import MAX_DEPTH_UM, FrozenModel, NonNegativeFloat, PositiveFloat, warn_odd
 from ..engine import Footprints, Scene, stream
 from ..engine import portable_math as pm
 from ..errors import SpecWarning
 from .base import StepSpec, warn_spec
 
 KIND = "place_neurons"
+#: Lateral positions beyond 10 mm from the optical axis are outside any brain.
+MAX_LATERAL_UM = 10_000.0
+#: No neuron's soma is wider than ~100 µm (Betz cells), nor its dendrites longer than ~2 mm.
+MAX_SOMA_RADIUS_UM = 100.0
+MAX_DENDRITE_LENGTH_UM = 2000.0
+MAX_DENDRITE_WIDTH_UM = 50.0
 
 # Dendrite growth constants (a fixed part of the morphology model, not spec fields).
 DENDRITE_COUNT_MEAN = 5
@@ -82,12 +88,49 @@ class NeuronPopulation(FrozenModel):
             raise ValueError(
                 f"depth_range_um={self.depth_range_um}: the upper bound must be ≥ the lower bound"
             )
+        if hi > MAX_DEPTH_UM:
+            raise ValueError(
+                f"depth_range_um={self.depth_range_um}: {hi:g} µm is deeper than any brain "
+                f"(limit {MAX_DEPTH_UM:g} µm): give the depth band in µm below the surface"
+            )
+        if self.soma_radius_um > MAX_SOMA_RADIUS_UM:
+            raise ValueError(
+                f"soma_radius_um={self.soma_radius_um:g} exceeds {MAX_SOMA_RADIUS_UM:g} µm, wider "
+                "than any neuron: give the soma radius in µm (typically 4–10)"
+            )
+        if self.dendrite_length_um > MAX_DENDRITE_LENGTH_UM:
+            raise ValueError(
+                f"dendrite_length_um={self.dendrite_length_um:g} exceeds "
+                f"{MAX_DENDRITE_LENGTH_UM:g} µm, longer than any dendrite: give the reach in µm "
+                "(typically 20–300)"
+            )
+        if self.dendrite_width_um > MAX_DENDRITE_WIDTH_UM:
+            raise ValueError(
+                f"dendrite_width_um={self.dendrite_width_um:g} exceeds {MAX_DENDRITE_WIDTH_UM:g} "
+                "µm, wider than any dendrite: give the base diameter in µm (typically 1–5)"
+            )
         if self.positions_um is not None:
-            for i, (z, _, _) in enumerate(self.positions_um):
+            for i, (z, y, x) in enumerate(self.positions_um):
                 if z < 0:
                     raise ValueError(
                         f"positions_um[{i}] has depth z={z}: depths are µm below the surface, ≥ 0"
                     )
+                if z > MAX_DEPTH_UM:
+                    raise ValueError(
+                        f"positions_um[{i}] has depth z={z:g} µm, deeper than any brain (limit "
+                        f"{MAX_DEPTH_UM:g} µm): give (z, y, x) in µm"
+                    )
+                if max(abs(y), abs(x)) > MAX_LATERAL_UM:
+                    raise ValueError(
+                        f"positions_um[{i}] = ({z:g}, {y:g}, {x:g}) lies more than "
+                        f"{MAX_LATERAL_UM:g} µm from the optical axis, outside any brain: give "
+                        "(z, y, x) in µm from the optical centre"
+                    )
+        if self.soma_radius_um < 1.0:
+            warn_odd(
+                f"soma_radius_um={self.soma_radius_um:g} µm is smaller than any soma (4–10 µm): "
+                "check the units (µm, a radius)"
+            )
         return self
 
     def depth_band(self) -> tuple[float, float] | None:
@@ -147,6 +190,27 @@ class PlaceNeurons(NeuronPopulation, StepSpec):
                 f"place_neurons: soma diameter 2·soma_radius_um = {2 * widest:g} µm is wider than "
                 f"the field of view ({fov:g} µm across): shrink soma_radius_um or widen the field"
             )
+        from ..limits import DENSE_SOMA_VOLUME_FRACTION, margin_px
+
+        margin = margin_px(spec) * acq.pixel_size_um
+        half_h, half_w = acq.fov_um[0] / 2 + margin, acq.fov_um[1] / 2 + margin
+        for pop in self.population_list():
+            fraction = dense_packing_fraction(pop)
+            if fraction is not None and fraction > DENSE_SOMA_VOLUME_FRACTION:
+                warn_spec(
+                    f"place_neurons: density_per_mm3={pop.density_per_mm3:g} with soma_radius_um="
+                    f"{pop.soma_radius_um:g} fills {fraction:.0%} of the tissue with somata, "
+                    f"denser than random close packing ({DENSE_SOMA_VOLUME_FRACTION:.0%}), so "
+                    "cells overlap: lower density_per_mm3"
+                )
+            if pop.positions_um and all(
+                abs(y) > half_h or abs(x) > half_w for _, y, x in pop.positions_um
+            ):
+                warn_spec(
+                    f"place_neurons: all {len(pop.positions_um)} positions_um lie outside the "
+                    f"simulated tissue (±{half_h:g} µm × ±{half_w:g} µm around the optical "
+                    "axis), so no cell is seen: positions are (z, y, x) µm from the optical centre"
+                )
         focal = acq.focal_depth_in_tissue_um
         bands = [b for b in (p.depth_band() for p in self.population_list()) if b is not None]
         if focal != "auto" and bands:
@@ -198,6 +262,13 @@ class PlaceNeurons(NeuronPopulation, StepSpec):
         )
         # A cell entirely outside the simulated tissue can never be seen.
         return scene.with_cells(footprints.shapes[:, 0] > 0)
+
+
+def dense_packing_fraction(pop: NeuronPopulation) -> float | None:
+    """Share of the tissue's volume the somata fill (None for explicit positions)."""
+    if pop.positions_um is not None:
+        return None
+    return pop.density_per_mm3 * 4.0 / 3.0 * math.pi * pop.soma_radius_um**3 / 1e9
 
 
 def population_count(pop: NeuronPopulation, canvas_um: tuple[float, float]) -> int:

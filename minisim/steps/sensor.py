@@ -15,10 +15,13 @@ from pydantic import model_validator
 
 from ..acquisition import Acquisition, ImageSensor, PositiveFloat
 from ..engine import Scene, constant, map_ranges, stream
-from .base import StepSpec
+from .base import StepSpec, warn_spec
 from .detection import calcium_range, is_detectable, photon_field_at_cells
 
 KIND = "sensor"
+#: Photons per pixel per frame per unit of scene intensity: a full well holds ~10⁵
+#: electrons, and past ~10¹⁸ the Poisson draw cannot represent the count at all.
+MAX_PHOTONS_PER_UNIT = 1e7
 
 
 class Sensor(StepSpec):
@@ -56,6 +59,30 @@ class Sensor(StepSpec):
                     f"Acquisition(image_sensor=ImageSensor({misplaced[0]}=...)), not on Sensor"
                 )
         return data
+
+    @model_validator(mode="after")
+    def _physical(self):
+        if self.photons_per_unit > MAX_PHOTONS_PER_UNIT:
+            raise ValueError(
+                f"sensor.photons_per_unit={self.photons_per_unit:g} exceeds "
+                f"{MAX_PHOTONS_PER_UNIT:g}: a pixel's full well holds ~10⁵ electrons, so every "
+                "pixel would saturate; give the photons per pixel per frame at unit intensity "
+                "(typically 10–1000)"
+            )
+        return self
+
+    def check_in_spec(self, spec) -> None:
+        sensor = spec.acquisition.image_sensor
+        baseline = self.photons_per_unit * sensor.quantum_efficiency * sensor.gain_adu_per_e
+        # Optics dims cells (NA², scattering) well below one unit, so only warn when even a
+        # tenth of a unit would fill the ADC.
+        if baseline > 10 * sensor.max_count:
+            warn_spec(
+                f"sensor.photons_per_unit={self.photons_per_unit:g} × quantum_efficiency × "
+                f"gain_adu_per_e = {baseline:.3g} counts for one unit of intensity (a cell's "
+                f"baseline), over 10× the ADC's {sensor.max_count}: the movie saturates; lower "
+                "photons_per_unit or image_sensor.gain_adu_per_e"
+            )
 
     def readout(self, acq: Acquisition, seed: int, noise: bool = True) -> Readout:
         sensor = acq.image_sensor

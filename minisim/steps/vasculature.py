@@ -17,7 +17,13 @@ import numpy as np
 from dask import delayed
 from pydantic import Field, model_validator
 
-from ..acquisition import Acquisition, FrozenModel, NonNegativeFloat, PositiveFloat
+from ..acquisition import (
+    MAX_DEPTH_UM,
+    Acquisition,
+    FrozenModel,
+    NonNegativeFloat,
+    PositiveFloat,
+)
 from ..engine import Scene, as_delayed, constant, stream
 from ..engine import portable_math as pm
 from ..engine.multiscale import MultiScaleFootprints
@@ -28,6 +34,8 @@ from .optics import resolve_focal_plane
 KIND = "vasculature"
 #: Growth stops after this many segments per layer.
 MAX_SEGMENTS = 2000
+#: The widest vessels of a mouse brain (pial veins) are a few hundred µm across.
+MAX_VESSEL_RADIUS_UM = 500.0
 
 
 class VesselLayer(FrozenModel):
@@ -76,6 +84,23 @@ class VesselLayer(FrozenModel):
                 f"min_radius_um={self.min_radius_um:g} must be smaller than root_radius_um="
                 f"{self.root_radius_um:g}: a tree needs room to taper"
             )
+        if self.root_radius_um > MAX_VESSEL_RADIUS_UM:
+            raise ValueError(
+                f"vasculature layer root_radius_um={self.root_radius_um:g} exceeds "
+                f"{MAX_VESSEL_RADIUS_UM:g} µm, wider than any brain vessel: give the radius in "
+                "µm (pial vessels: 10–100)"
+            )
+        if self.depth_um > MAX_DEPTH_UM:
+            raise ValueError(
+                f"vasculature layer depth_um={self.depth_um:g} is deeper than any brain (limit "
+                f"{MAX_DEPTH_UM:g} µm): give the depth in µm below the surface"
+            )
+        for name in ("tortuosity_deg", "branch_angle_deg"):
+            if getattr(self, name) > 360:
+                raise ValueError(
+                    f"vasculature layer {name}={getattr(self, name):g} is more than a full turn: "
+                    "give an angle in degrees, 0–360"
+                )
         return self
 
 
@@ -87,7 +112,16 @@ class Vasculature(StepSpec):
     enabled: bool = False
     layers: tuple[VesselLayer, ...] = ()
 
+    @property
+    def active(self) -> bool:
+        return self.enabled and bool(self.layers)
+
     def check_in_spec(self, spec) -> None:
+        if self.enabled and not self.layers:
+            warn_spec(
+                "vasculature has enabled=True but no layers, so it draws nothing: pass "
+                "Vasculature(enabled=True, layers=[VesselLayer()])"
+            )
         if self.layers and not self.enabled:
             warn_spec(
                 f"vasculature has {len(self.layers)} layer(s) but enabled=False, so it does "
