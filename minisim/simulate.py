@@ -55,10 +55,31 @@ def simulate(spec: Spec, *, until: str | None = None, chunks=None) -> Recording:
             for later in steps[steps.index(step) :]:
                 scene = later.prepare(scene)
             prepared = True
-        scene = step.build(scene).evolve(steps_run=(*scene.steps_run, step.kind))
+        built = step.build(scene).evolve(steps_run=(*scene.steps_run, step.kind))
+        check_outputs(step, scene, built)
+        scene = built
         if spec.output.save_intermediates and step.writes_movie and scene.movie is not None:
             scene = scene.evolve(stages={step.stage: scene.movie})
     return assemble(scene)
+
+
+def check_outputs(step, before: Scene, after: Scene) -> None:
+    """A step added exactly what it declares: everything in ``provides`` (when active), and
+    nothing it does not declare in ``provides`` or ``may_provide``."""
+    added = after.holdings() - before.holdings()
+    if after.movie is not None and after.movie is not before.movie:
+        added.add(("movie", "observed"))
+    cls = type(step)
+    declared = {(q.place, q.name) for q in cls.provided_quantities()}
+    required = {(q.place, q.name) for q in cls.provided_quantities(optional=False)}
+    undeclared = added - declared
+    missing = (required - after.holdings()) if step.active else set()
+    if undeclared or missing:
+        raise RuntimeError(
+            f"step {step.kind} ({cls.__module__}.{cls.__name__}) breaks its declared "
+            f"outputs: undeclared {sorted(undeclared)}, missing {sorted(missing)}; fix its "
+            "build() or its provides/may_provide declaration"
+        )
 
 
 def simulate_video(spec: Spec, path, *, until: str | None = None, chunks=None, **video):

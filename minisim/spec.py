@@ -11,13 +11,33 @@ from pydantic import Field, field_validator, model_validator
 from .acquisition import Acquisition, FrozenModel
 from .errors import SpecWarning
 from .limits import check_spec_size
-from .steps import INFO, STAGE_ALIASES, STEP_FOR_KIND, STEPS, canonical_order
-from .steps.catalog import PROVIDES
+from .steps.registry import canonical_order, providers_of, registered_steps, stage_aliases
 
-#: Any step model, discriminated by its ``kind`` (the registry is ``steps.STEPS``).
-AnyStep = Annotated[Union[STEPS], Field(discriminator="kind")]  # noqa: UP007 (a runtime tuple)
+#: Any registered step model (built-in or from a plugin), discriminated by its ``kind``.
+AnyStep = Annotated[Union[registered_steps()], Field(discriminator="kind")]  # noqa: UP007
 
 __all__ = ["AnyStep", "Output", "Spec", "SpecWarning"]
+
+
+def check_needs(steps) -> None:
+    """Every quantity an active step needs is provided by an earlier active step.
+
+    Raises a ``ValueError`` naming the step, what it needs and the step to add.
+    """
+    provided = set()
+    for step in steps:
+        if not step.active:
+            continue
+        for need in type(step).needed_quantities():
+            if need not in provided:
+                adds = " or ".join(
+                    f"{c.__name__}() (kind {c.kind_name()!r})" for c in providers_of(need)
+                )
+                raise ValueError(
+                    f"steps: {step.kind} needs {need.label} ({need.name}): add "
+                    f"{adds or 'a step providing it'}"
+                )
+        provided.update(type(step).provided_quantities())
 
 
 class Output(FrozenModel):
@@ -51,29 +71,20 @@ class Spec(FrozenModel):
     @field_validator("steps", mode="after")
     @classmethod
     def _canonical_order(cls, steps):
-        by_kind: dict[str, list] = {}
-        for step in steps:
-            by_kind.setdefault(step.kind, []).append(step)
-        duplicates = sorted(k for k, v in by_kind.items() if len(v) > 1)
+        kinds = [step.kind for step in steps]
+        duplicates = sorted({k for k in kinds if kinds.count(k) > 1})
         if duplicates:
             raise ValueError(
                 f"steps lists {', '.join(duplicates)} more than once: each kind is unique in a spec"
             )
-        order = canonical_order(by_kind)
-        return tuple(by_kind[kind][0] for kind in order)
+        return tuple(canonical_order(steps))
 
     @model_validator(mode="after")
     def _cross_field_rules(self):
-        present = {s.kind for s in self.steps}
+        check_needs(self.steps)
         for step in self.steps:
-            for needed in INFO[step.kind].requires if step.active else ():
-                if needed not in present:
-                    raise ValueError(
-                        f"steps: {step.kind} needs {PROVIDES.get(needed, needed)}, but the spec "
-                        f"has no {needed} step: add {STEP_FOR_KIND[needed].__name__}() to steps"
-                    )
             step.check_in_spec(self)
-        _warn_empty_pipelines(present)
+        _warn_empty_pipelines({s.kind for s in self.steps})
         check_spec_size(self)  # sizes last: the physical rules above name the field first
         return self
 
@@ -88,7 +99,7 @@ class Spec(FrozenModel):
 
     def resolve_stage(self, name: str) -> str:
         """The stage name for a stage or kind name of this spec; raises if unknown."""
-        stage = STAGE_ALIASES.get(name)
+        stage = stage_aliases().get(name)
         if stage is None or stage not in self.stage_names:
             valid = sorted(set(self.stage_names) | {s.kind for s in self.steps})
             raise ValueError(f"unknown stage {name!r}: this spec's stages are {valid}")

@@ -20,7 +20,7 @@ from minisim import Spec, SpecWarning, simulate
 from minisim.acquisition import Acquisition, ImageSensor, Optics, Tissue
 from minisim.cli import UsageError, main
 from minisim.errors import LimitError
-from minisim.steps import STEPS, VesselLayer
+from minisim.steps import VesselLayer, registered_steps
 from minisim.steps.place_neurons import NeuronPopulation
 
 FAST_S = 2.0  # "well under a second" with room for a loaded machine
@@ -99,7 +99,7 @@ MODEL_PATHS = [
     (Optics, "acquisition__optics"),
     (ImageSensor, "acquisition__image_sensor"),
     (Tissue, "acquisition__tissue"),
-] + [(step, f"steps__{step.model_fields['kind'].default}") for step in STEPS]
+] + [(step, f"steps__{step.model_fields['kind'].default}") for step in registered_steps()]
 
 NONFINITE = []
 for model, prefix in MODEL_PATHS:

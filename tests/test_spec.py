@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from minisim import (
     Acquisition,
+    Bleaching,
     CellActivity,
     Composite,
     ImageSensor,
@@ -20,7 +21,7 @@ from minisim import (
     SpecWarning,
     Tissue,
 )
-from minisim.steps import CATALOG, INFO, RANK, STEP_FOR_KIND
+from minisim.steps import registered_steps, stage_aliases
 
 from .conftest import small_acquisition
 
@@ -130,14 +131,28 @@ def test_listing_order_is_canonicalized():
     assert a == b and a.cache_key() == b.cache_key()
 
 
-def test_catalog_order_respects_requires():
-    kinds = [info.kind for info in CATALOG]
+def test_the_registry_orders_steps_so_every_need_is_provided_earlier():
+    steps = [c for c in registered_steps() if c.__module__.startswith("minisim.")]
+    kinds = [c.kind_name() for c in steps]
     assert len(kinds) == 12 and len(set(kinds)) == 12
-    for info in CATALOG:
-        for needed in info.requires:
-            assert RANK[needed] < RANK[info.kind], (info.kind, needed)
-    assert INFO["composite"].stage == "cells_only"
-    assert set(STEP_FOR_KIND) <= set(kinds)
+    orders = [c.order for c in steps]
+    assert orders == sorted(orders) and len(set(orders)) == len(orders)
+    for rank, cls in enumerate(steps):
+        for need in cls.needed_quantities():
+            earlier = [c for c in steps[:rank] if need in c.provided_quantities(optional=False)]
+            assert earlier, (cls.kind_name(), need.name)
+    assert stage_aliases()["composite"] == "cells_only"
+
+
+def test_a_missing_provider_is_named_before_anything_is_built():
+    with pytest.raises(
+        ValidationError, match=r"cell_activity needs cell positions .*add PlaceNeurons\(\)"
+    ):
+        Spec(steps=[CellActivity(), Composite()])
+    with pytest.raises(
+        ValidationError, match=r"bleaching needs calcium traces \(C\).*CellActivity\(\)"
+    ):
+        Spec(steps=[PlaceNeurons(), Bleaching()])
 
 
 def test_steps_are_a_discriminated_union():

@@ -168,6 +168,21 @@ class Scene:
                 merged[key] = value
         return replace(self, **merged)
 
+    #: The scene's mappings, by the place names quantities use (``minisim.schema``).
+    PLACES = ("cells", "footprints", "traces", "signals", "statistics", "truth", "coords")
+
+    def holdings(self) -> set[tuple[str, str]]:
+        """Every (place, name) the scene holds, for checking steps' declared outputs.
+
+        The focal plane is the place ``"focal"`` (an attribute or a lazy scalar); the
+        movie is ``("movie", "observed")``.
+        """
+        held = {(place, name) for place in self.PLACES for name in getattr(self, place)}
+        held |= {("focal", name) for name in (*self.attrs, *self.lazy) if name == "focal_depth_um"}
+        if self.movie is not None:
+            held.add(("movie", "observed"))
+        return held
+
     def with_cells(self, keep: np.ndarray) -> Scene:
         """Drop cells: keep per-cell arrays and footprints of the selected cells only.
 

@@ -1,12 +1,13 @@
 """One module per physical effect: its spec model, numpy kernels and graph builder.
 
-A new effect is one new module here plus one line in :data:`STEPS` (and the spec union).
+A new effect is one new module here (its class declares everything the engine and the
+spec need: see :mod:`minisim.steps.base`), or a class in another package registered
+through the ``minisim.steps`` entry point group.
 """
 
 from .base import StepSpec
 from .bleaching import Bleaching
 from .brain_motion import BrainMotion
-from .catalog import CATALOG, INFO, RANK, STAGE_ALIASES, StepInfo, canonical_order
 from .cell_activity import CellActivity, calcium_kernel, kernel_timing
 from .composite import Composite
 from .detection import DETECT_SNR_THRESHOLD, detection_snr
@@ -14,31 +15,12 @@ from .fields import IlluminationProfile, Leakage, Vignette, radial_falloff
 from .neuropil import Neuropil
 from .optics import CellOptics
 from .place_neurons import NeuronPopulation, PlaceNeurons, neuron_footprint
+from .registry import registered_steps, stage_aliases, step_class
 from .sensor import Sensor
 from .vasculature import Vasculature, VesselLayer
 
-#: Every step model that can be simulated, in canonical order.
-STEPS = (
-    PlaceNeurons,
-    CellActivity,
-    Bleaching,
-    CellOptics,
-    Composite,
-    Neuropil,
-    Vasculature,
-    BrainMotion,
-    IlluminationProfile,
-    Vignette,
-    Leakage,
-    Sensor,
-)
-#: The step models by kind.
-STEP_FOR_KIND = {cls.model_fields["kind"].default: cls for cls in STEPS}
-
 __all__ = [
-    "CATALOG",
     "DETECT_SNR_THRESHOLD",
-    "INFO",
     "IlluminationProfile",
     "Leakage",
     "Neuropil",
@@ -46,10 +28,6 @@ __all__ = [
     "VesselLayer",
     "Vignette",
     "radial_falloff",
-    "RANK",
-    "STAGE_ALIASES",
-    "STEPS",
-    "STEP_FOR_KIND",
     "Bleaching",
     "BrainMotion",
     "CellActivity",
@@ -58,10 +36,11 @@ __all__ = [
     "NeuronPopulation",
     "PlaceNeurons",
     "Sensor",
-    "StepInfo",
     "StepSpec",
+    "registered_steps",
+    "stage_aliases",
+    "step_class",
     "calcium_kernel",
-    "canonical_order",
     "detection_snr",
     "kernel_timing",
     "neuron_footprint",

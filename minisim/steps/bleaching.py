@@ -11,7 +11,7 @@ and the neuropil fades with the cells' mean B.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import model_validator
@@ -38,6 +38,9 @@ class Bleaching(StepSpec):
     """
 
     kind: Literal["bleaching"] = "bleaching"
+    order: ClassVar[float] = 30
+    needs: ClassVar[tuple[str, ...]] = ("centers_um", "C")
+    provides: ClassVar[tuple[str, ...]] = ("bleaching", "excitation", "bleaching_mean", "emission")
     bleach_susceptibility: NonNegativeFloat = 6.3e-6
     turnover_tau_s: PositiveFloat = 20000.0
     excitation_intensity: NonNegativeFloat = 1.0

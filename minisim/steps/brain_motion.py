@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import dask.array as da
 import numpy as np
@@ -69,6 +69,10 @@ class BrainMotion(StepSpec):
     """
 
     kind: Literal["brain_motion"] = KIND
+    order: ClassVar[float] = 80
+    provides: ClassVar[tuple[str, ...]] = ("shift_y", "shift_x")
+    # The trajectory is a statistic prepared before pixel work (when there is any).
+    may_provide: ClassVar[tuple[str, ...]] = ("observed", "brain_motion_shifts")
     model: Literal["physical", "walk"] = "physical"
     trajectory_um: tuple[tuple[float, float], ...] | None = None
     max_shift_um: PositiveFloat = 15.0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -66,6 +66,15 @@ class CellActivity(StepSpec):
     """
 
     kind: Literal["cell_activity"] = KIND
+    order: ClassVar[float] = 20
+    needs: ClassVar[tuple[str, ...]] = ("centers_um",)
+    provides: ClassVar[tuple[str, ...]] = (
+        "amplitude",
+        "C",
+        "S",
+        "population_calcium",
+        "calcium_extremes",
+    )
     spike_sim_hz: PositiveFloat = 300.0
     p_quiescent_to_active: Probability = 0.005
     p_active_to_quiescent: Probability = 0.3

@@ -9,7 +9,7 @@ change with chunk shape).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
@@ -28,6 +28,15 @@ class Composite(StepSpec):
     """
 
     kind: Literal["composite"] = KIND
+    order: ClassVar[float] = 50
+    stage_name: ClassVar[str | None] = "cells_only"
+    reads: ClassVar[tuple[str, ...]] = (
+        "C",
+        "emission",
+        "footprints.planted",
+        "footprints.observed",
+    )
+    may_provide: ClassVar[tuple[str, ...]] = ("observed",)  # nothing without traces
     writes_movie = True
 
     def build(self, scene: Scene) -> Scene:

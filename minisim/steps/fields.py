@@ -106,6 +106,8 @@ class IlluminationProfile(_RadialField):
     """
 
     kind: Literal["illumination_profile"] = "illumination_profile"
+    order: ClassVar[float] = 90
+    provides: ClassVar[tuple[str, ...]] = ("illumination", "observed")
     falloff: Fraction = 0.7
     truth_name: ClassVar[str] = "illumination"
 
@@ -118,6 +120,8 @@ class Vignette(_RadialField):
     """Collection falloff: the optics gather less light toward the corners."""
 
     kind: Literal["vignette"] = "vignette"
+    order: ClassVar[float] = 100
+    provides: ClassVar[tuple[str, ...]] = ("vignette", "observed")
     falloff: Fraction = 0.5
     truth_name: ClassVar[str] = "vignette"
 
@@ -135,6 +139,8 @@ class Leakage(StepSpec):
     """
 
     kind: Literal["leakage"] = "leakage"
+    order: ClassVar[float] = 110
+    provides: ClassVar[tuple[str, ...]] = ("leakage", "observed")
     profile: Literal["gaussian", "uniform"] = "gaussian"
     level: NonNegativeFloat = 0.1
     sigma_um: PositiveFloat | None = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -57,6 +57,15 @@ class Neuropil(StepSpec):
     """
 
     kind: Literal["neuropil"] = KIND
+    order: ClassVar[float] = 60
+    reads: ClassVar[tuple[str, ...]] = ("population_calcium", "bleaching_mean")
+    provides: ClassVar[tuple[str, ...]] = (
+        "neuropil_spatial",
+        "neuropil_temporal",
+        "neuropil_envelopes",
+        "observed",
+    )
+    may_provide: ClassVar[tuple[str, ...]] = ("neuropil_population",)
     writes_movie = True
     spatial_sigma_um: PositiveFloat = 40.0
     temporal_tau_s: PositiveFloat = 10.0

@@ -58,6 +58,18 @@ class CellOptics(StepSpec):
     """
 
     kind: Literal["optics"] = KIND
+    order: ClassVar[float] = 40
+    needs: ClassVar[tuple[str, ...]] = ("centers_um", "soma_radius_um", "footprints.planted")
+    reads: ClassVar[tuple[str, ...]] = ("calcium_extremes",)
+    provides: ClassVar[tuple[str, ...]] = (
+        "observed_sigma_px",
+        "observed_gain",
+        "optical_brightness",
+        "observed_peak",
+        "in_focus",
+        "footprints.observed",
+        "focal_depth_um",
+    )
 
     def build(self, scene: Scene) -> Scene:
         acq: Acquisition = scene.spec.acquisition

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -156,6 +156,13 @@ class PlaceNeurons(NeuronPopulation, StepSpec):
     """
 
     kind: Literal["place_neurons"] = KIND
+    order: ClassVar[float] = 10
+    provides: ClassVar[tuple[str, ...]] = (
+        "centers_um",
+        "population",
+        "soma_radius_um",
+        "footprints.planted",
+    )
     populations: tuple[NeuronPopulation, ...] | None = None
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ frame index, so any frame can be recomputed alone and gives the same counts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import dask.array as da
 import numpy as np
@@ -44,6 +44,17 @@ class Sensor(StepSpec):
     """
 
     kind: Literal["sensor"] = KIND
+    order: ClassVar[float] = 120
+    reads: ClassVar[tuple[str, ...]] = (
+        "centers_um",
+        "C",
+        "calcium_extremes",
+        "observed_gain",
+        "observed_peak",
+        "vessel_transmission",
+        "in_focus",
+    )
+    provides: ClassVar[tuple[str, ...]] = ("detectable", "observed")
     writes_movie = True
     photons_per_unit: PositiveFloat = 100.0
     shot_noise: Literal["poisson", "gaussian"] = "poisson"

@@ -10,7 +10,7 @@ vessels move with the brain.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import dask.array as da
 import numpy as np
@@ -108,6 +108,19 @@ class Vasculature(StepSpec):
     """Vessel shading of the tissue. Off unless ``enabled`` with at least one layer."""
 
     kind: Literal["vasculature"] = KIND
+    order: ClassVar[float] = 70
+    needs: ClassVar[tuple[str, ...]] = ("centers_um",)
+    reads: ClassVar[tuple[str, ...]] = (
+        "footprints.planted",
+        "footprints.observed",
+        "focal_depth_um",
+    )
+    provides: ClassVar[tuple[str, ...]] = (
+        "vessel_overlap_fraction",
+        "vessel_transmission",
+        "vasculature_mask",
+    )
+    may_provide: ClassVar[tuple[str, ...]] = ("observed",)
     writes_movie = True
     enabled: bool = False
     layers: tuple[VesselLayer, ...] = ()
