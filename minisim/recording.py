@@ -12,15 +12,10 @@ import xarray as xr
 from .engine import Footprints, Scene, constant, map_ranges, recut
 from .engine.chunks import items_per_chunk, split_evenly
 from .errors import SpecWarning
+from .schema import dataset_schema
 from .spec import Spec
+from .steps.registry import registered_steps
 from .version import FORMAT_VERSION, __version__
-
-# Which step provides a ground-truth name, to explain what is missing.
-_PROVIDED_BY = {
-    "C": "cell_activity",
-    "S": "cell_activity",
-    "amplitude": "cell_activity",
-}
 
 
 def load_spec_quietly(text: str) -> Spec:
@@ -100,8 +95,10 @@ class GroundTruth:
             and not name.startswith("stage_")
         ):
             return self._ds[name]
-        step = _PROVIDED_BY.get(name)
-        hint = f": it comes from the {step} step, which this spec does not include" if step else ""
+        providers = [c.kind_name() for c in registered_steps()
+                     if name in {q.name for q in c.provided_quantities() if q.stored}]  # fmt: skip
+        hint = (f": it comes from the {' or '.join(providers)} step, which this recording "
+                "does not include") if providers else ""  # fmt: skip
         raise AttributeError(f"ground truth has no {name!r}{hint}")
 
     def __dir__(self):
@@ -302,8 +299,8 @@ def assemble(scene: Scene) -> Recording:
     in_fov = in_fov_at_rest(scene)
     coords["in_fov"] = ("cell", in_fov)
     coords["detectable"] = ("cell", detectable & in_fov)
-    for name, value in scene.lazy.items():
-        coords[name] = ((), value)
+    if scene.focal is not None:  # one scalar coordinate, lazy when the traces decide it
+        coords["focal_depth_um"] = ((), scene.focal)
     for name, (dims, value) in scene.coords.items():
         coords[name] = (dims, _movie_chunked(scene, name, dims, value))
     planted = scene.footprints.get("planted")
@@ -336,7 +333,14 @@ def assemble(scene: Scene) -> Recording:
         "steps_run": list(scene.steps_run),
         **scene.attrs,
     }
-    return Recording(xr.Dataset(data_vars, coords=coords, attrs=attrs))
+    if isinstance(scene.focal, float):  # known at build time: readable without computing
+        attrs["focal_depth_um"] = scene.focal
+    dataset = xr.Dataset(data_vars, coords=coords, attrs=attrs)
+    schema = dataset_schema()
+    for name, variable in dataset.variables.items():  # units travel with the values
+        if name in schema:
+            variable.attrs.update(units=schema[name].units, long_name=schema[name].label)
+    return Recording(dataset)
 
 
 def _movie_chunked(scene: Scene, name: str, dims, value):

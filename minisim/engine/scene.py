@@ -63,9 +63,11 @@ class Scene:
     stages : mapping of str → dask array
         Snapshots of the movie after each stage (when requested).
     attrs : mapping
-        Scalar facts for the Dataset attrs (e.g. the resolved focal plane).
-    lazy : mapping of str → 0-d dask array
-        Scalar facts that depend on frame data (kept as lazy 0-d coordinates).
+        Scalar facts for the Dataset attrs.
+    focal : float, 0-d dask array or None
+        The focal plane in µm once the optics resolved it: a number, or a lazy scalar
+        when it depends on every frame (the sensor's auto focus). Readers pass it to their
+        kernels either way (through ``dask.delayed`` when lazy).
     coords : mapping of str → (dims, values)
         Extra ground-truth coordinates: per frame (the applied shifts) or per pixel (the
         scope's static fields), so they follow the movie when it is sliced.
@@ -84,10 +86,10 @@ class Scene:
     truth: MappingProxyType = field(default_factory=_frozen)
     stages: MappingProxyType = field(default_factory=_frozen)
     attrs: MappingProxyType = field(default_factory=_frozen)
-    lazy: MappingProxyType = field(default_factory=_frozen)
     coords: MappingProxyType = field(default_factory=_frozen)
     signals: MappingProxyType = field(default_factory=_frozen)
     statistics: MappingProxyType = field(default_factory=_frozen)
+    focal: Any = None
     steps_run: tuple[str, ...] = ()
     fuse_pixels: bool = True
     token: str = ""
@@ -178,7 +180,8 @@ class Scene:
         movie is ``("movie", "observed")``.
         """
         held = {(place, name) for place in self.PLACES for name in getattr(self, place)}
-        held |= {("focal", name) for name in (*self.attrs, *self.lazy) if name == "focal_depth_um"}
+        if self.focal is not None:
+            held.add(("focal", "focal_depth_um"))
         if self.movie is not None:
             held.add(("movie", "observed"))
         return held

@@ -90,7 +90,7 @@ class CellOptics(StepSpec):
             return scene.evolve(
                 cells=result.per_cell(),
                 footprints={"observed": result.footprints},
-                attrs={"focal_depth_um": result.focal_depth_um},
+                focal=result.focal_depth_um,
             )
         # With a sensor, "auto" focuses where the most cells are detectable, which depends
         # on every trace's range: a reduction over all frames, kept lazy in the graph.
@@ -121,9 +121,7 @@ class CellOptics(StepSpec):
         footprints = delayed(getattr, pure=True)(
             result, "footprints", dask_key_name=scene.layer_name("optics", "observed")
         )
-        return scene.evolve(
-            cells=cells, footprints={"observed": footprints}, lazy={"focal_depth_um": focal_0d}
-        )
+        return scene.evolve(cells=cells, footprints={"observed": footprints}, focal=focal_0d)
 
 
 @dataclass(frozen=True, eq=False)

@@ -149,10 +149,8 @@ class Vasculature(StepSpec):
             grow_layer(layer, scene.canvas_shape, acq.pixel_size_um, scene.seed, index)
             for index, layer in enumerate(self.layers)
         ]
-        focal = scene.attrs.get("focal_depth_um")
-        if focal is None and "focal_depth_um" in scene.lazy:
-            focal = scene.lazy["focal_depth_um"]  # resolved with the traces (sensor + auto)
-        elif focal is None:
+        focal = scene.focal
+        if focal is None:  # no optics: the plane the acquisition names (or the cells' median)
             focal = resolve_focal_plane(
                 acq.focal_depth_in_tissue_um, scene.cells["centers_um"][:, 0]
             )

@@ -1,0 +1,27 @@
+"""Every registered step, built-in or from an installed plugin, passes the conformance checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from minisim import Vasculature, VesselLayer
+from minisim.conformance import StepConformance
+from minisim.steps import registered_steps
+
+#: Steps whose defaults do nothing, configured so the checks exercise them.
+ACTIVE = {"vasculature": Vasculature(enabled=True, layers=[VesselLayer()])}
+
+
+@pytest.fixture(params=registered_steps(), ids=lambda cls: cls.kind_name())
+def conformance(request):
+    cls = request.param
+    step = ACTIVE.get(cls.kind_name(), None) or cls()
+    return type(f"Test{cls.__name__}", (StepConformance,), {"step": step})()
+
+
+CHECKS = [name for name in dir(StepConformance) if name.startswith("test_")]
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_step_conformance(conformance, check):
+    getattr(conformance, check)()
