@@ -13,30 +13,27 @@ import math
 import numba
 import numpy as np
 
-from .poisson import (
-    _CDF_LENGTH,
-    _EXP_SMALL,
-    _GRID_CDF,
-    _GRID_GUIDE,
-    _GRID_STEPS_PER_UNIT,
-    _GUIDE_BUCKETS,
-    _HALF_LOG_2PI,
-    _INV_CENTRE,
-    _LN2,
-    _LOG1P_SMALL,
-    _LOG_CENTRE,
-    _LOG_FACTORIAL,
-    _LOG_SLOTS,
-    _STIRLING,
-    _STIRLING_FROM,
-    _TO_UNIT,
-    INVERSION_LIMIT,
-    MAX_MEAN,
-)
+from . import poisson as P
 
-_EXP_SMALL_C = np.array(_EXP_SMALL)
-_LOG1P_SMALL_C = np.array(_LOG1P_SMALL)
-_STIRLING_C = np.array(_STIRLING)
+# Small tables are compiled in as constants (the grid CDF and guide are too large for
+# numba's cache, so they travel as arguments), and numba's on-disk cache keys a compiled
+# function on THIS file only: a table changed in poisson.py would keep running stale. So
+# this file names the tables it was compiled for, and changing them means changing it.
+TABLES_FINGERPRINT = "92867ca334aeb12f"
+if P.tables_fingerprint() != TABLES_FINGERPRINT:
+    raise RuntimeError(
+        "the Poisson tables changed: set TABLES_FINGERPRINT in _poisson_numba.py to "
+        f"{P.tables_fingerprint()!r} so numba recompiles"
+    )
+
+LIMIT, STEPS_PER_UNIT, CDF_LENGTH = P.INVERSION_LIMIT, P._GRID_STEPS_PER_UNIT, P._CDF_LENGTH
+GUIDE_BUCKETS, LOG_SLOTS, STIRLING_FROM = P._GUIDE_BUCKETS, P._LOG_SLOTS, P._STIRLING_FROM
+MAX_MEAN, TO_UNIT, LN2, HALF_LOG_2PI = P.MAX_MEAN, P._TO_UNIT, P._LN2, P._HALF_LOG_2PI
+LOG_FACTORIAL = P._LOG_FACTORIAL
+INV_CENTRE, LOG_CENTRE = P._INV_CENTRE, P._LOG_CENTRE
+EXP_SMALL, LOG1P_SMALL = np.array(P._EXP_SMALL), np.array(P._LOG1P_SMALL)
+STIRLING = np.array(P._STIRLING)
+
 _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
 
 
@@ -53,37 +50,37 @@ def _log(x):
     if x == 0.0:
         return -np.inf
     m, e = math.frexp(x)
-    slot = int(math.floor(m * (2.0 * _LOG_SLOTS)) - _LOG_SLOTS)
-    r = m * _INV_CENTRE[slot] - 1.0
-    return e * _LN2 + (_LOG_CENTRE[slot] + r * _horner(r, _LOG1P_SMALL_C))
+    slot = int(math.floor(m * (2.0 * LOG_SLOTS)) - LOG_SLOTS)
+    r = m * INV_CENTRE[slot] - 1.0
+    return e * LN2 + (LOG_CENTRE[slot] + r * _horner(r, LOG1P_SMALL))
 
 
 @_jit
 def _exact_test(mean, k, q):
-    if k < _STIRLING_FROM:
-        return _log(q) <= (k * _log(mean) - mean) - _LOG_FACTORIAL[int(k)]
+    if k < STIRLING_FROM:
+        return _log(q) <= (k * _log(mean) - mean) - LOG_FACTORIAL[int(k)]
     x = k + 1.0
     inv = 1.0 / x
-    series = _horner(inv * inv, _STIRLING_C) * inv
-    rhs = ((k * _log(mean / x) + (x - mean)) - _HALF_LOG_2PI) - series
+    series = _horner(inv * inv, STIRLING) * inv
+    rhs = ((k * _log(mean / x) + (x - mean)) - HALF_LOG_2PI) - series
     return _log(q * math.sqrt(x)) <= rhs
 
 
 @_jit
 def _unit(word):
-    return float(word >> np.uint64(11)) * _TO_UNIT
+    return float(word >> np.uint64(11)) * TO_UNIT
 
 
 @_jit
-def _invert(mean, u, u2):
-    row = math.floor(mean * _GRID_STEPS_PER_UNIT)
-    rest = mean - row * (1.0 / _GRID_STEPS_PER_UNIT)
+def _invert(mean, u, u2, grid_cdf, grid_guide):
+    row = math.floor(mean * STEPS_PER_UNIT)
+    rest = mean - row * (1.0 / STEPS_PER_UNIT)
     j = int(row)
-    k = int(_GRID_GUIDE[j, int(math.floor(u * _GUIDE_BUCKETS))])
-    while u >= _GRID_CDF[j, k] and k < _CDF_LENGTH - 1:
+    k = int(grid_guide[j, int(math.floor(u * GUIDE_BUCKETS))])
+    while u >= grid_cdf[j, k] and k < CDF_LENGTH - 1:
         k += 1
     count = float(k)
-    p = _horner(-rest, _EXP_SMALL_C)
+    p = _horner(-rest, EXP_SMALL)
     cdf = p
     step = 0.0
     while u2 >= cdf:
@@ -119,7 +116,7 @@ def _ptrs(mean, u, v):
 
 
 @_jit
-def _first(mean, words, out, rejected):
+def _first(mean, words, out, rejected, grid_cdf, grid_guide):
     n_rejected = 0
     for i in range(mean.size):
         m = mean[i]
@@ -127,8 +124,8 @@ def _first(mean, words, out, rejected):
             return -1 - i
         u = _unit(words[2 * i])
         v = _unit(words[2 * i + 1])
-        if m < INVERSION_LIMIT:
-            out[i] = _invert(m, u, v)
+        if m < LIMIT:
+            out[i] = _invert(m, u, v, grid_cdf, grid_guide)
         else:
             k = _ptrs(m, u, v)
             if k < 0.0:
@@ -157,11 +154,9 @@ class Rounds:
     @staticmethod
     def first(mean, words, out):
         rejected = np.empty(mean.size, np.intp)
-        n = _first(mean, words, out, rejected)
+        n = _first(mean, words, out, rejected, P._GRID_CDF, P._GRID_GUIDE)
         if n < 0:
-            from .poisson import _invalid
-
-            raise _invalid(mean)
+            raise P._invalid(mean)
         return rejected[:n].copy()
 
     @staticmethod

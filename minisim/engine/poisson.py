@@ -4,13 +4,13 @@
 with the C library's ``log``, whose last bits differ between CPUs (FMA or not). This
 sampler draws Poisson(λ) for every λ ≥ 0 (no normal approximation at any λ):
 
-* λ < 40: **inversion**, split as λ = j/16 + δ: Poisson(j/16) by inverting a tabulated
+* λ < 128: **inversion**, split as λ = j/8 + δ: Poisson(j/8) by inverting a tabulated
   CDF (a guide table makes the search one or two comparisons), plus an independent
-  Poisson(δ), δ < 1/16, by sequential search from ``e^-δ`` (0 after one comparison 94 %
+  Poisson(δ), δ < 1/8, by sequential search from ``e^-δ`` (0 after one comparison 88 %
   of the time);
-* λ ≥ 40: Hörmann's **transformed rejection with squeeze (PTRS)**, W. Hörmann, "The
+* λ ≥ 128: Hörmann's **transformed rejection with squeeze (PTRS)**, W. Hörmann, "The
   transformed rejection method for generating Poisson random variables", Insurance:
-  Mathematics and Economics 12 (1993). Two uniforms per attempt; the squeeze accepts 60 % (λ = 40) to
+  Mathematics and Economics 12 (1993). Two uniforms per attempt; the squeeze accepts 70 % (λ = 128) to
   80 % (λ ≥ 10⁴) of attempts with only ``+ − × ÷`` and ``sqrt``; the rest take the exact
   test with two logarithms.
 
@@ -33,6 +33,7 @@ Two backends run the same operations: a compiled kernel when numba is installed
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 
@@ -41,8 +42,8 @@ import numpy as np
 from . import portable_math as pm
 
 #: Below this mean, table inversion; from it on, transformed rejection (PTRS is valid from
-#: λ = 10, but its squeeze only accepts 35–60 % of attempts below 40: the rest take logs).
-INVERSION_LIMIT = 40.0
+#: λ = 10, but its squeeze accepts only 35–70 % of attempts below 128: the rest take logs).
+INVERSION_LIMIT = 128.0
 #: Largest mean accepted: counts stay exact integers in float64 far beyond any full well.
 MAX_MEAN = 1e15
 
@@ -51,21 +52,21 @@ _HALF_LOG_2PI = 0.91893853320467274178  # log(2π)/2
 _LN2 = 0.6931471805599453
 
 # Tables (built once from portable_math, so they are the same on every CPU):
-#: Below INVERSION_LIMIT, λ = λ_j + δ with λ_j = j/16 on a grid and 0 ≤ δ < 1/16, and
+#: Below INVERSION_LIMIT, λ = λ_j + δ with λ_j = j/8 on a grid and 0 ≤ δ < 1/8, and
 #: Poisson(λ) = Poisson(λ_j) + Poisson(δ) exactly (independent parts): the first is
-#: inverted in a tabulated CDF, the second (0 with probability ≥ 94 %) by sequential
+#: inverted in a tabulated CDF, the second (0 with probability ≥ 88 %) by sequential
 #: search from e^−δ.
-_GRID_STEPS_PER_UNIT = 16.0
-#: CDF rows long enough that P(N ≥ length) < 1e−25 at λ = 40, far below rounding.
-_CDF_LENGTH = 136
+_GRID_STEPS_PER_UNIT = 8.0
+#: CDF rows long enough that P(N ≥ length) < 1e−22 at λ = 128, far below rounding.
+_CDF_LENGTH = 272
 #: Guide buckets: the search for u starts at the first k whose CDF exceeds ⌊256u⌋/256.
 _GUIDE_BUCKETS = 256
-#: e^−δ = Σ (−δ)ⁿ/n!, n ≤ 10: truncation below 1e−20 for δ < 1/16.
-_EXP_SMALL = [1.0 / math.factorial(n) for n in range(11)]
+#: e^−δ = Σ (−δ)ⁿ/n!, n ≤ 12: truncation below 1e−21 for δ < 1/8.
+_EXP_SMALL = [1.0 / math.factorial(n) for n in range(13)]
 
 
 def _grid_tables() -> tuple[np.ndarray, np.ndarray]:
-    """The CDF of Poisson(j/16) for every grid point below the limit, and its guide."""
+    """The CDF of Poisson(j/8) for every grid point below the limit, and its guide."""
     mean = np.arange(int(INVERSION_LIMIT * _GRID_STEPS_PER_UNIT)) / _GRID_STEPS_PER_UNIT
     cdf = np.empty((mean.size, _CDF_LENGTH))
     term = total = pm.exp(-mean)
@@ -75,8 +76,9 @@ def _grid_tables() -> tuple[np.ndarray, np.ndarray]:
         total = total + term
         cdf[:, k] = total
     edges = np.arange(_GUIDE_BUCKETS) / _GUIDE_BUCKETS
-    guide = (cdf[:, :, None] <= edges).sum(axis=1)  # first k with F(k) > the bucket's edge
-    return cdf, np.minimum(guide, _CDF_LENGTH - 1).astype(np.uint8)
+    # The first k with F(k) > the bucket's lower edge.
+    guide = np.array([np.searchsorted(row, edges, side="right") for row in cdf])
+    return cdf, np.minimum(guide, _CDF_LENGTH - 1).astype(np.uint16)
 
 
 _GRID_CDF, _GRID_GUIDE = _grid_tables()
@@ -93,6 +95,20 @@ _LOG_FACTORIAL = np.array([pm.log(float(math.factorial(k))) for k in range(_STIR
 # Stirling series of log Γ(x) − ((x − ½)log x − x + ½log 2π), in 1/x² after a factor 1/x:
 # B₂ₙ / (2n(2n−1)); at x ≥ 30 the first omitted term is below 1e−19.
 _STIRLING = [1.0 / 12.0, -1.0 / 360.0, 1.0 / 1260.0, -1.0 / 1680.0, 1.0 / 1188.0]
+
+
+def tables_fingerprint() -> str:
+    """A digest of every table and constant of the sampler (the same on every CPU)."""
+    digest = hashlib.sha256()
+    parts = (
+        _GRID_CDF, _GRID_GUIDE, np.array(_EXP_SMALL), _INV_CENTRE, _LOG_CENTRE,
+        np.array(_LOG1P_SMALL), _LOG_FACTORIAL, np.array(_STIRLING),
+        np.array([INVERSION_LIMIT, _GRID_STEPS_PER_UNIT, _CDF_LENGTH, _GUIDE_BUCKETS,
+                  _LOG_SLOTS, _STIRLING_FROM, MAX_MEAN, _TO_UNIT, _LN2, _HALF_LOG_2PI]),
+    )  # fmt: skip
+    for part in parts:
+        digest.update(np.ascontiguousarray(part).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def poisson(mean: np.ndarray, generator: np.random.Generator, backend: str | None = None):
@@ -194,7 +210,7 @@ def _unit(words: np.ndarray) -> np.ndarray:
 
 
 def _split(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row j, remainder δ) with λ = j/16 + δ; δ is exact (Sterbenz)."""
+    """(row j, remainder δ) with λ = j/8 + δ; δ is exact (Sterbenz)."""
     row = np.floor(mean * _GRID_STEPS_PER_UNIT)
     return row.astype(np.intp), mean - row * (1.0 / _GRID_STEPS_PER_UNIT)
 
@@ -206,7 +222,9 @@ def _invert_numpy(mean: np.ndarray, u: np.ndarray, u2: np.ndarray) -> np.ndarray
     active = np.flatnonzero(u >= _GRID_CDF[row, k])
     while active.size:
         k[active] += 1
-        active = active[(k[active] < _CDF_LENGTH - 1) & (u[active] >= _GRID_CDF[row[active], k[active]])]
+        active = active[
+            (k[active] < _CDF_LENGTH - 1) & (u[active] >= _GRID_CDF[row[active], k[active]])
+        ]
     counts = k.astype(np.float64)
     # Poisson(δ): the smallest n with u2 < F(n), summed from e^−δ (stops if F stops growing).
     p = _horner(-rest, _EXP_SMALL)
