@@ -171,3 +171,39 @@ def test_blas_free_helpers_match_their_references():
             pm.gaussian_filter(image, 2.7, mode=mode), gaussian_filter(image, 2.7, mode=mode),
             atol=1e-14,
         )  # fmt: skip
+
+
+POISSON_PROBE = """
+import hashlib, numpy as np
+from minisim.engine.poisson import poisson, available_backends
+means = np.concatenate([np.random.default_rng(0).uniform(0, 200, 100_000),
+                        10 ** np.random.default_rng(1).uniform(-2, 5, 100_000)])
+for backend in available_backends():
+    counts = poisson(means, np.random.default_rng(2), backend=backend)
+    print(backend, hashlib.sha256(counts.tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.parametrize(
+    "extra_env",
+    [{}, {"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA", "OPENBLAS_CORETYPE": "Nehalem"}],
+    ids=["no-avx2", "old-cpu"],
+)
+def test_poisson_sampler_is_identical_without_simd_extensions(extra_env):
+    # Every backend, here and on a machine without AVX2/AVX-512/FMA, gives one digest.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def run(env):
+        full_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([root, *sys.path])}
+        done = subprocess.run(
+            [sys.executable, "-c", POISSON_PROBE], env=full_env, cwd=root, capture_output=True,
+            text=True, timeout=120, check=True,
+        )  # fmt: skip
+        return dict(line.split() for line in done.stdout.strip().splitlines())
+
+    here = run({})
+    there = run(
+        {"NPY_DISABLE_CPU_FEATURES": " ".join(_present_dispatch_targets(AVX2)), **extra_env}
+    )
+    assert here == there
+    assert len(set(here.values())) == 1, here

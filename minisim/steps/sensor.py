@@ -15,6 +15,7 @@ from pydantic import model_validator
 
 from ..acquisition import Acquisition, ImageSensor, PositiveFloat
 from ..engine import Scene, constant, map_ranges, stream
+from ..engine.poisson import poisson
 from .base import StepSpec, warn_spec
 from .detection import calcium_range, is_detectable, photon_field_at_cells
 
@@ -208,7 +209,9 @@ def digitize_frame(intensity: np.ndarray, readout: Readout, frame: int) -> np.nd
     if not readout.noise:
         electrons = expected
     elif readout.shot_noise == "poisson":
-        electrons = stream(readout.seed, KIND, "shot", frame).poisson(expected).astype(np.float64)
+        # Exact Poisson, same bytes on every CPU (numpy's Generator.poisson is 3–5× slower
+        # and decides with the C library's log, whose last bits vary between CPUs).
+        electrons = poisson(expected, stream(readout.seed, KIND, "shot", frame))
         read = stream(readout.seed, KIND, "read", frame).standard_normal(expected.shape)
         read *= readout.read_noise_e
         electrons += read

@@ -1,0 +1,165 @@
+"""The compiled backend of :mod:`minisim.engine.poisson` (imported only when numba is).
+
+Each function repeats, for one value, the operations of its numpy twin in
+:mod:`minisim.engine.poisson` in the same order, so the two backends give identical bytes.
+numba compiles without ``fastmath``: LLVM may neither fuse a multiply-add nor reorder a
+sum, so every operation is rounded as written on any CPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from . import poisson as P
+
+# Small tables are compiled in as constants (the grid CDF and guide are too large for
+# numba's cache, so they travel as arguments), and numba's on-disk cache keys a compiled
+# function on THIS file only: a table changed in poisson.py would keep running stale. So
+# this file names the tables it was compiled for, and changing them means changing it.
+TABLES_FINGERPRINT = "92867ca334aeb12f"
+if P.tables_fingerprint() != TABLES_FINGERPRINT:
+    raise RuntimeError(
+        "the Poisson tables changed: set TABLES_FINGERPRINT in _poisson_numba.py to "
+        f"{P.tables_fingerprint()!r} so numba recompiles"
+    )
+
+LIMIT, STEPS_PER_UNIT, CDF_LENGTH = P.INVERSION_LIMIT, P._GRID_STEPS_PER_UNIT, P._CDF_LENGTH
+GUIDE_BUCKETS, LOG_SLOTS, STIRLING_FROM = P._GUIDE_BUCKETS, P._LOG_SLOTS, P._STIRLING_FROM
+MAX_MEAN, TO_UNIT, LN2, HALF_LOG_2PI = P.MAX_MEAN, P._TO_UNIT, P._LN2, P._HALF_LOG_2PI
+LOG_FACTORIAL = P._LOG_FACTORIAL
+INV_CENTRE, LOG_CENTRE = P._INV_CENTRE, P._LOG_CENTRE
+EXP_SMALL, LOG1P_SMALL = np.array(P._EXP_SMALL), np.array(P._LOG1P_SMALL)
+STIRLING = np.array(P._STIRLING)
+
+_jit = numba.njit(nogil=True, cache=True, error_model="numpy")
+
+
+@_jit
+def _horner(z, coefficients):
+    acc = coefficients[-1]
+    for i in range(len(coefficients) - 2, -1, -1):
+        acc = acc * z + coefficients[i]
+    return acc
+
+
+@_jit
+def _log(x):
+    if x == 0.0:
+        return -np.inf
+    m, e = math.frexp(x)
+    slot = int(math.floor(m * (2.0 * LOG_SLOTS)) - LOG_SLOTS)
+    r = m * INV_CENTRE[slot] - 1.0
+    return e * LN2 + (LOG_CENTRE[slot] + r * _horner(r, LOG1P_SMALL))
+
+
+@_jit
+def _exact_test(mean, k, q):
+    if k < STIRLING_FROM:
+        return _log(q) <= (k * _log(mean) - mean) - LOG_FACTORIAL[int(k)]
+    x = k + 1.0
+    inv = 1.0 / x
+    series = _horner(inv * inv, STIRLING) * inv
+    rhs = ((k * _log(mean / x) + (x - mean)) - HALF_LOG_2PI) - series
+    return _log(q * math.sqrt(x)) <= rhs
+
+
+@_jit
+def _unit(word):
+    return float(word >> np.uint64(11)) * TO_UNIT
+
+
+@_jit
+def _invert(mean, u, u2, grid_cdf, grid_guide):
+    row = math.floor(mean * STEPS_PER_UNIT)
+    rest = mean - row * (1.0 / STEPS_PER_UNIT)
+    j = int(row)
+    k = int(grid_guide[j, int(math.floor(u * GUIDE_BUCKETS))])
+    while u >= grid_cdf[j, k] and k < CDF_LENGTH - 1:
+        k += 1
+    count = float(k)
+    p = _horner(-rest, EXP_SMALL)
+    cdf = p
+    step = 0.0
+    while u2 >= cdf:
+        step += 1.0
+        count += 1.0
+        p = p * (rest / step)
+        grown = cdf + p
+        if grown == cdf:
+            break
+        cdf = grown
+    return count
+
+
+@_jit
+def _ptrs(mean, u, v):
+    """One attempt: k, or −1 when rejected."""
+    root = math.sqrt(mean)
+    b = 0.931 + 2.53 * root
+    a = -0.059 + 0.02483 * b
+    v_r = 0.9277 - 3.6224 / (b - 2.0)
+    centred = u - 0.5
+    us = 0.5 - abs(centred)
+    if us >= 0.07 and v <= v_r:
+        return math.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
+    if us == 0.0 or (us < 0.013 and v > us):
+        return -1.0
+    k = math.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
+    if k < 0.0:
+        return -1.0
+    inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
+    q = (v * inv_alpha) / (a / (us * us) + b)
+    return k if _exact_test(mean, k, q) else -1.0
+
+
+@_jit
+def _first(mean, words, out, rejected, grid_cdf, grid_guide):
+    n_rejected = 0
+    for i in range(mean.size):
+        m = mean[i]
+        if not (m >= 0.0 and m <= MAX_MEAN):
+            return -1 - i
+        u = _unit(words[2 * i])
+        v = _unit(words[2 * i + 1])
+        if m < LIMIT:
+            out[i] = _invert(m, u, v, grid_cdf, grid_guide)
+        else:
+            k = _ptrs(m, u, v)
+            if k < 0.0:
+                rejected[n_rejected] = i
+                n_rejected += 1
+            else:
+                out[i] = k
+    return n_rejected
+
+
+@_jit
+def _retry(mean, pending, words, out, rejected):
+    n_rejected = 0
+    for j in range(pending.size):
+        i = pending[j]
+        k = _ptrs(mean[i], _unit(words[2 * j]), _unit(words[2 * j + 1]))
+        if k < 0.0:
+            rejected[n_rejected] = i
+            n_rejected += 1
+        else:
+            out[i] = k
+    return n_rejected
+
+
+class Rounds:
+    @staticmethod
+    def first(mean, words, out):
+        rejected = np.empty(mean.size, np.intp)
+        n = _first(mean, words, out, rejected, P._GRID_CDF, P._GRID_GUIDE)
+        if n < 0:
+            raise P._invalid(mean)
+        return rejected[:n].copy()
+
+    @staticmethod
+    def retry(mean, pending, words, out):
+        rejected = np.empty(pending.size, np.intp)
+        return rejected[: _retry(mean, pending, words, out, rejected)]
