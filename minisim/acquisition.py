@@ -139,7 +139,8 @@ class Optics(FrozenModel):
 
 
 class ImageSensor(FrozenModel):
-    """The bare detector: geometry, quantum efficiency, read noise, gain, ADC depth."""
+    """The bare detector: geometry, quantum efficiency, read noise, gain, ADC depth, and a
+    real CMOS sensor's imperfections (black level, dark current, fixed pattern, row noise)."""
 
     n_px_height: Annotated[int, Field(gt=0)] = 256
     n_px_width: Annotated[int, Field(gt=0)] = 256
@@ -148,9 +149,38 @@ class ImageSensor(FrozenModel):
     read_noise_e: NonNegativeFloat = 2.0
     gain_adu_per_e: PositiveFloat = 1.0
     bit_depth: Annotated[int, Field(gt=0, le=16)] = 8
+    # A real CMOS sensor's imperfections (minisim.steps.sensor_pattern). Zero by default:
+    # the Miniscope V4's sensor datasheet values are not published with the scope, so
+    # users set the numbers of their own camera (an EMVA 1288 report gives all of them).
+    black_level_adu: NonNegativeFloat = 0.0
+    dark_current_e_per_s: NonNegativeFloat = 0.0
+    dsnu_e: NonNegativeFloat = 0.0
+    prnu: Annotated[float, Field(ge=0, le=0.5)] = 0.0
+    hot_pixel_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
+    hot_pixel_e_per_s: NonNegativeFloat = 2000.0
+    row_noise_e: NonNegativeFloat = 0.0
 
     @model_validator(mode="after")
     def _physical(self) -> ImageSensor:
+        if self.black_level_adu >= self.max_count:
+            raise ValueError(
+                f"image_sensor.black_level_adu={self.black_level_adu:g} reaches the ADC's "
+                f"{self.max_count} counts, so every pixel saturates: use a black level well "
+                "below 2**bit_depth − 1 (typically a few % of it)"
+            )
+        for name in ("dark_current_e_per_s", "hot_pixel_e_per_s"):
+            if getattr(self, name) > 1e7:
+                raise ValueError(
+                    f"image_sensor.{name}={getattr(self, name):g} exceeds 10⁷ e⁻/s, beyond any "
+                    "sensor's full well per frame: give the dark current in electrons per "
+                    "second (typically 0.1–100; hot pixels 10²–10⁴)"
+                )
+        for name in ("dsnu_e", "row_noise_e"):
+            if getattr(self, name) > 10_000:
+                raise ValueError(
+                    f"image_sensor.{name}={getattr(self, name):g} exceeds 10 000 electrons, "
+                    "beyond any sensor: give it in electrons RMS (typically 0.1–10)"
+                )
         if self.pixel_pitch_um > 1000:
             raise ValueError(
                 f"image_sensor.pixel_pitch_um={self.pixel_pitch_um:g} exceeds 1000 µm, beyond "

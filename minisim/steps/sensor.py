@@ -18,6 +18,19 @@ from ..engine import Scene, constant, map_ranges, stream
 from ..engine.poisson import poisson
 from .base import StepSpec, warn_spec
 from .detection import calcium_range, is_detectable, photon_field_at_cells
+from .sensor_pattern import (
+    HOT_PIXELS,
+    ROW_OFFSET,
+    SENSOR_GAIN,
+    SENSOR_OFFSET,
+    Pattern,
+    fixed_maps,
+    gain_map,
+    hot_pixel_mask,
+    offset_adu,
+    row_offset_frames,
+    row_offsets,
+)
 
 KIND = "sensor"
 #: Photons per pixel per frame per unit of scene intensity: a full well holds ~10⁵
@@ -56,6 +69,8 @@ class Sensor(StepSpec):
         "in_focus",
     )
     provides: ClassVar[tuple[str, ...]] = ("detectable", "observed")
+    #: The detector's imperfections, each present when its ImageSensor parameter is set.
+    may_provide: ClassVar[tuple] = (SENSOR_GAIN, SENSOR_OFFSET, HOT_PIXELS, ROW_OFFSET)
     writes_movie = True
     photons_per_unit: PositiveFloat = 100.0
     shot_noise: Literal["poisson", "gaussian"] = "poisson"
@@ -108,6 +123,7 @@ class Sensor(StepSpec):
             dtype=count_dtype(sensor.bit_depth).str,
             shot_noise=self.shot_noise,
             noise=noise,
+            pattern=Pattern.of(sensor, acq.fps, seed),
         )
 
     def build(self, scene: Scene) -> Scene:
@@ -121,7 +137,34 @@ class Sensor(StepSpec):
             inputs=[(movie, 0)],
             constants=[constant(readout, "readout")],
         )
-        return scene.evolve(movie=counts, cells={"detectable": self.detectable(scene)})
+        return scene.evolve(
+            movie=counts,
+            cells={"detectable": self.detectable(scene)},
+            coords=self.pattern_truth(scene, readout),
+        )
+
+    def pattern_truth(self, scene: Scene, readout: Readout) -> dict:
+        """Ground truth of the detector's imperfections that are present (maps are
+        field-of-view sized and built now; the row offsets are lazy, per frame)."""
+        pattern = readout.pattern
+        truth = {}
+        if pattern.prnu > 0:
+            truth["sensor_gain"] = (("y", "x"), gain_map(pattern))
+        if pattern.has_offset:
+            truth["sensor_offset_adu"] = (("y", "x"), offset_adu(pattern, readout.gain_adu_per_e))
+        if pattern.hot_pixel_fraction > 0:
+            truth["hot_pixels"] = (("y", "x"), hot_pixel_mask(pattern))
+        if pattern.row_noise_e > 0:
+            rows = map_ranges(
+                scene.layer_name("sensor", "row_offset_e"),
+                row_offset_frames,
+                scene.frame_chunks,
+                (pattern.shape[0],),
+                np.dtype(np.float64),
+                constants=[constant(pattern, "pattern")],
+            )
+            truth["row_offset_e"] = (("frame", "y"), rows)
+        return truth
 
     def detectable(self, scene: Scene):
         """Lazy per-cell flag: does the cell's brightest transient clear the noise floor?
@@ -150,9 +193,19 @@ class Sensor(StepSpec):
             high - low,
             low,
             da.asarray(gain),
-            acq.image_sensor.read_noise_e,
+            temporal_noise_e(acq),
             dtype=bool,
         )
+
+
+def temporal_noise_e(acq: Acquisition) -> float:
+    """RMS of the noise a cell's signal competes with besides its own shot noise: read
+    noise, the dark current's shot noise and row noise (the fixed pattern is static)."""
+    sensor = acq.image_sensor
+    if sensor.dark_current_e_per_s == 0 and sensor.row_noise_e == 0:
+        return sensor.read_noise_e
+    dark_e = sensor.dark_current_e_per_s / acq.fps
+    return float(np.sqrt(sensor.read_noise_e**2 + dark_e + sensor.row_noise_e**2))
 
 
 def count_dtype(bit_depth: int) -> np.dtype:
@@ -173,6 +226,8 @@ class Readout:
     dtype: str
     shot_noise: str
     noise: bool = True
+    #: The detector's imperfections (none when absent: the ideal sensor).
+    pattern: Pattern | None = None
 
 
 def digitize(movie: da.Array, readout: Readout, name: str, frame_chunks) -> da.Array:
@@ -206,6 +261,12 @@ def digitize_frame(intensity: np.ndarray, readout: Readout, frame: int) -> np.nd
     expected *= readout.photons_per_unit
     np.maximum(expected, 0.0, out=expected)  # photons
     expected *= readout.quantum_efficiency
+    pattern = readout.pattern
+    gain, dark, offset = (None, None, None) if pattern is None else fixed_maps(pattern)
+    if gain is not None:  # photo-response non-uniformity
+        expected *= gain
+    if dark is not None:  # dark electrons are shot-noise limited like photo-electrons
+        expected += dark
     if not readout.noise:
         electrons = expected
     elif readout.shot_noise == "poisson":
@@ -220,7 +281,13 @@ def digitize_frame(intensity: np.ndarray, readout: Readout, frame: int) -> np.nd
         electrons = (
             expected + np.sqrt(expected + readout.read_noise_e * readout.read_noise_e) * normal
         )
+    if offset is not None:  # dark-signal non-uniformity: a fixed offset per pixel
+        electrons += offset
+    if readout.noise and pattern is not None and pattern.row_noise_e > 0:
+        electrons += row_offsets(pattern, frame)[:, None]
     electrons *= readout.gain_adu_per_e
+    if pattern is not None and pattern.black_level_adu > 0:  # the ADC's offset
+        electrons += pattern.black_level_adu
     np.floor(electrons, out=electrons)
     np.clip(electrons, 0, readout.max_count, out=electrons)
     return electrons.astype(readout.dtype)
