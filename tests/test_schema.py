@@ -14,6 +14,7 @@ from minisim import (
     CellOptics,
     Composite,
     IlluminationProfile,
+    ImageSensor,
     Leakage,
     Neuropil,
     PlaceNeurons,
@@ -74,9 +75,12 @@ def test_a_full_recording_matches_the_schema():
     steps = [PlaceNeurons(), CellActivity(), Bleaching(), CellOptics(), Composite(), Neuropil(),
              Vasculature(enabled=True, layers=[VesselLayer()]), BrainMotion(motion_amplitude_um=1.0),
              IlluminationProfile(), Vignette(), Leakage(), Sensor()]  # fmt: skip
-    ds = simulate(
-        Spec(acquisition=small_acquisition(px=40, duration_s=1.0), seed=1, steps=steps)
-    ).dataset
+    acq = small_acquisition(px=40, duration_s=1.0)
+    real_sensor = ImageSensor(**{**acq.image_sensor.model_dump(), "black_level_adu": 5.0,
+                                 "dark_current_e_per_s": 10.0, "prnu": 0.01,
+                                 "hot_pixel_fraction": 0.01, "row_noise_e": 1.0})  # fmt: skip
+    acq = acq.model_copy(update={"image_sensor": real_sensor})
+    ds = simulate(Spec(acquisition=acq, seed=1, steps=steps)).dataset
     schema = builtin_schema()
     for name, var in ds.variables.items():
         if name in ("y", "x", "axis"):
