@@ -11,6 +11,7 @@ from .brain_motion import BrainMotion
 from .cell_activity import CellActivity, calcium_kernel, kernel_timing
 from .composite import Composite
 from .detection import DETECT_SNR_THRESHOLD, detection_snr
+from .dropped_frames import DroppedFrames
 from .fields import IlluminationProfile, Leakage, Vignette, radial_falloff
 from .neuropil import Neuropil
 from .optics import CellOptics
@@ -33,6 +34,7 @@ __all__ = [
     "CellActivity",
     "CellOptics",
     "Composite",
+    "DroppedFrames",
     "NeuronPopulation",
     "PlaceNeurons",
     "Sensor",
