@@ -13,6 +13,7 @@ from minisim import (
     CellActivity,
     CellOptics,
     Composite,
+    DroppedFrames,
     IlluminationProfile,
     ImageSensor,
     Leakage,
@@ -74,7 +75,8 @@ def test_every_row_of_the_reference_page_is_in_the_schema():
 def test_a_full_recording_matches_the_schema():
     steps = [PlaceNeurons(), CellActivity(), Bleaching(), CellOptics(), Composite(), Neuropil(),
              Vasculature(enabled=True, layers=[VesselLayer()]), BrainMotion(motion_amplitude_um=1.0),
-             IlluminationProfile(), Vignette(), Leakage(), Sensor()]  # fmt: skip
+             IlluminationProfile(), Vignette(), Leakage(), Sensor(),
+             DroppedFrames(drop_probability=0.1, timestamp_jitter_s=0.001)]  # fmt: skip
     acq = small_acquisition(px=40, duration_s=1.0)
     real_sensor = ImageSensor(**{**acq.image_sensor.model_dump(), "black_level_adu": 5.0,
                                  "dark_current_e_per_s": 10.0, "prnu": 0.01,

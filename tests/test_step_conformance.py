@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from minisim import Vasculature, VesselLayer
+from minisim import DroppedFrames, Vasculature, VesselLayer
 from minisim.conformance import StepConformance
 from minisim.steps import registered_steps
 
 #: Steps whose defaults do nothing, configured so the checks exercise them.
-ACTIVE = {"vasculature": Vasculature(enabled=True, layers=[VesselLayer()])}
+ACTIVE = {
+    "vasculature": Vasculature(enabled=True, layers=[VesselLayer()]),
+    "dropped_frames": DroppedFrames(drop_probability=0.2, dropped=(3,), timestamp_jitter_s=0.001),
+}
 
 
 @pytest.fixture(params=registered_steps(), ids=lambda cls: cls.kind_name())
