@@ -19,6 +19,7 @@ from .place_neurons import NeuronPopulation, PlaceNeurons, neuron_footprint
 from .registry import registered_steps, stage_aliases, step_class
 from .sensor import Sensor
 from .vasculature import Vasculature, VesselLayer
+from .vessel_dilation import VesselDilation
 
 __all__ = [
     "DETECT_SNR_THRESHOLD",
@@ -26,6 +27,7 @@ __all__ = [
     "Leakage",
     "Neuropil",
     "Vasculature",
+    "VesselDilation",
     "VesselLayer",
     "Vignette",
     "radial_falloff",

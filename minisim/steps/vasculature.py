@@ -24,12 +24,19 @@ from ..acquisition import (
     NonNegativeFloat,
     PositiveFloat,
 )
-from ..engine import Scene, as_delayed, constant, stream
+from ..engine import Scene, as_delayed, constant, map_ranges, recipe, stream
 from ..engine import portable_math as pm
 from ..engine.multiscale import MultiScaleFootprints
 from .base import StepSpec, warn_spec
 from .fields import multiply_frames
 from .optics import resolve_focal_plane
+from .vessel_dilation import (
+    VESSEL_DILATION,
+    VesselDilation,
+    dilation_series,
+    path_length,
+    vessel_pairs,
+)
 
 KIND = "vasculature"
 #: Growth stops after this many segments per layer.
@@ -105,7 +112,12 @@ class VesselLayer(FrozenModel):
 
 
 class Vasculature(StepSpec):
-    """Vessel shading of the tissue. Off unless ``enabled`` with at least one layer."""
+    """Vessel shading of the tissue. Off unless ``enabled`` with at least one layer.
+
+    With ``dilation`` (a :class:`VesselDilation`), the vessels breathe: every layer's
+    radii follow the local population's activity after a neurovascular delay plus a slow
+    vasomotion, frame by frame (ground truth ``vessel_dilation``).
+    """
 
     kind: Literal["vasculature"] = KIND
     order: ClassVar[float] = 70
@@ -114,16 +126,41 @@ class Vasculature(StepSpec):
         "footprints.planted",
         "footprints.observed",
         "focal_depth_um",
+        "population_calcium",
     )
     provides: ClassVar[tuple[str, ...]] = (
         "vessel_overlap_fraction",
         "vessel_transmission",
         "vasculature_mask",
     )
-    may_provide: ClassVar[tuple[str, ...]] = ("observed",)
+    may_provide: ClassVar[tuple] = ("observed", VESSEL_DILATION)
     writes_movie = True
     enabled: bool = False
     layers: tuple[VesselLayer, ...] = ()
+    dilation: VesselDilation | None = None
+
+    def prepare(self, scene: Scene) -> Scene:
+        """The dilation of every layer over the whole recording: the activity's mean
+        needs every frame, so it is a statistic computed before any pixel work."""
+        if not self.active or self.dilation is None:
+            return scene
+        acq = scene.spec.acquisition
+        population = scene.signals.get("population_calcium")
+        series = map_ranges(
+            scene.layer_name("vasculature", "statistic", "dilation"),
+            dilation_frames,
+            (scene.n_frames,),
+            (len(self.layers),),
+            np.float64,
+            inputs=[] if population is None else [(population, 0)],
+            constants=[
+                constant(
+                    (population is not None, self.dilation, acq.fps, scene.seed, len(self.layers)),
+                    "vessel-dilation",
+                )
+            ],
+        )
+        return scene.evolve(statistics={"vessel_dilation": series})
 
     @property
     def active(self) -> bool:
@@ -186,7 +223,30 @@ class Vasculature(StepSpec):
             )
             mask_coord = mask
         canvas_movie = scene.movie
-        if canvas_movie is not None:
+        breathing = self.dilation is not None
+        if breathing and canvas_movie is not None:
+            geometry = recipe(
+                "vasculature-geometry",
+                vessel_geometry,
+                self.layers,
+                scene.canvas_shape,
+                acq.pixel_size_um,
+                scene.seed,
+                token=(self.model_dump_json(), scene.canvas_shape, acq.pixel_size_um, scene.seed),
+            )
+            canvas_movie = scene.pixel_map(
+                ("vasculature",),
+                breathe_frames,
+                scene.canvas_shape,
+                canvas_movie.dtype,
+                inputs=[(canvas_movie, 0), (scene.statistics["vessel_dilation"], 0)],
+                constants=[
+                    geometry,
+                    constant((acq, self.layers), "vessel-layers"),
+                    constant(focal, "vessel-focal"),  # a number, or the lazy auto focus
+                ],
+            )
+        elif canvas_movie is not None:
             canvas_movie = scene.pixel_map(
                 ("vasculature",),
                 multiply_frames,
@@ -196,15 +256,18 @@ class Vasculature(StepSpec):
                 constants=[constant(_as_dtype(mask, canvas_movie.dtype), "vessels")],
             )
         top, left, height, width = scene.fov_window
+        coords = {
+            "vasculature_mask": (("y", "x"), mask_coord[top : top + height, left : left + width])
+        }
+        if breathing:
+            coords["vessel_dilation"] = (
+                ("frame", "vessel_layer"),
+                scene.statistics["vessel_dilation"],
+            )
         return scene.evolve(
             movie=canvas_movie,
             cells={"vessel_overlap_fraction": overlap, "vessel_transmission": transmission},
-            coords={
-                "vasculature_mask": (
-                    ("y", "x"),
-                    mask_coord[top : top + height, left : left + width],
-                )
-            },
+            coords=coords,
         )
 
 
@@ -309,14 +372,59 @@ def vessel_mask(acq: Acquisition, layers, trees, canvas_shape, focal_um) -> np.n
     for layer, segments in zip(layers, trees, strict=True):
         shade = transmission(rasterize_vessels(segments, canvas_shape, acq.pixel_size_um),
                              layer.opacity, layer.absorption_per_um)  # fmt: skip
-        sigmas = (
-            acq.optics.diffraction_sigma_um,
-            float(acq.tissue.scatter_sigma_um(layer.depth_um)),
-            float(acq.optics.defocus_sigma_um(layer.depth_um, focal)),
-        )
-        sigma_um = math.sqrt(sum(s * s for s in sigmas))  # blurs add in quadrature
-        mask *= pm.gaussian_filter(shade, sigma_um / acq.pixel_size_um, mode="nearest")
+        mask *= pm.gaussian_filter(shade, layer_blur_px(acq, layer, focal), mode="nearest")
     return mask
+
+
+def layer_blur_px(acq: Acquisition, layer: VesselLayer, focal: float) -> float:
+    """The blur (σ, px) of a layer's shadow: diffraction ⊕ scatter ⊕ defocus at its depth."""
+    sigmas = (
+        acq.optics.diffraction_sigma_um,
+        float(acq.tissue.scatter_sigma_um(layer.depth_um)),
+        float(acq.optics.defocus_sigma_um(layer.depth_um, focal)),
+    )
+    sigma_um = math.sqrt(sum(s * s for s in sigmas))  # blurs add in quadrature
+    return sigma_um / acq.pixel_size_um
+
+
+# ------------------------------------------------------------------- breathing vessels
+
+
+def dilation_frames(start: int, stop: int, *args) -> np.ndarray:
+    """The (frame, layer) dilation of the whole recording (one task: it needs every frame)."""
+    *population, (has_population, dilation, fps, seed, n_layers) = args
+    return dilation_series(population[0] if has_population else None, stop - start, n_layers,
+                           dilation, fps, seed)  # fmt: skip
+
+
+def vessel_geometry(layers, canvas_shape, pixel_size_um: float, seed: int) -> list:
+    """Each layer's (pixel, distance², radius) pairs (rebuilt on the worker that needs them)."""
+    return [
+        vessel_pairs(
+            grow_layer(layer, canvas_shape, pixel_size_um, seed, index), canvas_shape, pixel_size_um
+        )  # fmt: skip
+        for index, layer in enumerate(layers)
+    ]
+
+
+def breathing_mask(geometry, dilation_row, acq: Acquisition, layers, canvas_shape, focal):
+    """One frame's vessel shading with every layer's radii scaled by 1 + its dilation."""
+    mask = np.ones(canvas_shape)
+    for layer, pairs, change in zip(layers, geometry, dilation_row, strict=True):
+        length = path_length(pairs, 1.0 + float(change), canvas_shape)
+        shade = transmission(length, layer.opacity, layer.absorption_per_um)
+        mask *= pm.gaussian_filter(shade, layer_blur_px(acq, layer, float(focal)), mode="nearest")
+    return mask
+
+
+def breathe_frames(start, stop, frames, dilation, geometry, acq_layers, focal) -> np.ndarray:
+    """Frames [start, stop) of the tissue, each shaded by its own vessel radii."""
+    acq, layers = acq_layers
+    out = np.empty_like(frames)
+    for k in range(stop - start):
+        mask = breathing_mask(geometry, dilation[k], acq, layers, frames.shape[1:], focal)
+        out[k] = frames[k] * mask.astype(frames.dtype)
+    return out
 
 
 def vessel_cell_effects(
