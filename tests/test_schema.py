@@ -22,6 +22,7 @@ from minisim import (
     Sensor,
     Spec,
     Vasculature,  # fmt: skip
+    VesselDilation,
     VesselLayer,
     Vignette,
     simulate,
@@ -68,13 +69,14 @@ def test_every_stored_quantity_is_on_the_reference_page_with_its_dims():
 def test_every_row_of_the_reference_page_is_in_the_schema():
     schema = dataset_schema()
     extra = {n for n in page_rows() if n not in schema and not n.startswith("stage_")
-             and n not in ("y", "x", "axis", "component", "canvas_y", "canvas_x")}  # fmt: skip
+             and n not in ("y", "x", "axis", "component", "vessel_layer", "canvas_y", "canvas_x")}  # fmt: skip
     assert not extra, f"dataset.md documents names the schema lacks: {sorted(extra)}"
 
 
 def test_a_full_recording_matches_the_schema():
     steps = [PlaceNeurons(), CellActivity(), Bleaching(), CellOptics(), Composite(), Neuropil(),
-             Vasculature(enabled=True, layers=[VesselLayer()]), BrainMotion(motion_amplitude_um=1.0),
+             Vasculature(enabled=True, layers=[VesselLayer()], dilation=VesselDilation()),
+             BrainMotion(motion_amplitude_um=1.0),
              IlluminationProfile(), Vignette(), Leakage(), Sensor(),
              DroppedFrames(drop_probability=0.1, timestamp_jitter_s=0.001)]  # fmt: skip
     acq = small_acquisition(px=40, duration_s=1.0)
