@@ -20,6 +20,9 @@ EXPECTED = (
     "rung5_fields.png",
     "rung6_sensor.png",
     "vessels.png",
+    "real_sensor.png",
+    "dropped_frames.png",
+    "breathing_vessels.png",
     *(f"task_graph_rung{rung}.png" for rung in (1, 2, 3, 4, 5)),
 )
 
