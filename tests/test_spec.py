@@ -134,7 +134,7 @@ def test_listing_order_is_canonicalized():
 def test_the_registry_orders_steps_so_every_need_is_provided_earlier():
     steps = [c for c in registered_steps() if c.__module__.startswith("minisim.")]
     kinds = [c.kind_name() for c in steps]
-    assert len(kinds) == 12 and len(set(kinds)) == 12
+    assert len(kinds) == 13 and len(set(kinds)) == 13  # dropped_frames is the 13th
     orders = [c.order for c in steps]
     assert orders == sorted(orders) and len(set(orders)) == len(orders)
     for rank, cls in enumerate(steps):
