@@ -68,8 +68,8 @@ class Bleaching(StepSpec):
             if field is not None:
                 excitation = excitation * sample_field_at(field, acq, scene.cells["centers_um"])
         params = BleachParams(
-            per_frame_rate=self.bleach_susceptibility / acq.fps,
-            turnover_frames=self.turnover_tau_s * acq.fps,
+            per_frame_rate=acq.per_frame(self.bleach_susceptibility),
+            turnover_frames=acq.frames(self.turnover_tau_s),
         )
         fade, mean, emission = scan(
             scene.layer_name("bleaching"),
