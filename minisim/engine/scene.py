@@ -27,7 +27,10 @@ class Scene:
     Attributes
     ----------
     spec : object
-        The spec being simulated (opaque to the engine; steps read their context from it).
+        The spec being simulated (opaque to the engine).
+    context : object
+        Facts several steps need, resolved from the whole spec before any step builds
+        (opaque to the engine; the steps' ``LightPath``).
     seed : int
         Master seed of the keyed random streams.
     n_frames : int
@@ -75,6 +78,7 @@ class Scene:
 
     spec: Any
     seed: int
+    context: Any = field(default=None, kw_only=True)
     n_frames: int
     frame_chunks: tuple[int, ...]
     fov_shape: tuple[int, int]

@@ -33,7 +33,6 @@ from .detection import (
     DETECT_SNR_THRESHOLD,
     calcium_range,
     detection_snr,
-    photon_field_at_cells,
 )
 
 KIND = "optics"
@@ -72,14 +71,14 @@ class CellOptics(StepSpec):
     )
 
     def build(self, scene: Scene) -> Scene:
-        acq: Acquisition = scene.spec.acquisition
+        acq: Acquisition = scene.context.acquisition
         centers = scene.cells["centers_um"]
         planted = scene.footprints["planted"]
-        sensor = scene.spec.step("sensor")
+        photons_per_unit = scene.context.photons_per_unit  # None without a sensor
         trace_range = calcium_range(scene)
         if (
             acq.focal_depth_in_tissue_um != "auto"
-            or sensor is None
+            or photons_per_unit is None
             or trace_range is None
             or not len(centers)
         ):
@@ -95,10 +94,10 @@ class CellOptics(StepSpec):
         # With a sensor, "auto" focuses where the most cells are detectable, which depends
         # on every trace's range: a reduction over all frames, kept lazy in the graph.
         low, high = trace_range
-        field = photon_field_at_cells(scene.spec, centers)
+        field = scene.context.photon_field_at(centers)
         focal = delayed(yield_maximizing_focal_plane, pure=True)(
             acq, centers, scene.cells["soma_radius_um"], as_delayed(high - low), as_delayed(low),
-            sensor.photons_per_unit, field,
+            photons_per_unit, field,
             dask_key_name=scene.layer_name("optics", "focus"),
         )  # fmt: skip
         result = delayed(optics_at_focus, pure=True)(
