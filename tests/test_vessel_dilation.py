@@ -147,3 +147,20 @@ class TestBreathingVesselsConformance(StepConformance):
         optics=Optics(magnification=8.0),
         image_sensor=ImageSensor(n_px_height=32, n_px_width=32, pixel_pitch_um=8.0),
     )
+
+
+def test_breathing_with_the_sensor_auto_focus_stays_lazy_and_chunk_invariant():
+    # With optics and a sensor, the focal plane (hence the shadows' blur) waits on the traces.
+    from minisim import CellOptics, Sensor
+
+    from .conftest import NothingComputes
+
+    acq = small_acquisition(px=32, duration_s=1.5)
+    steps = [PlaceNeurons(), CellActivity(), CellOptics(), Composite(), BREATHING, Sensor()]
+    spec = Spec(acquisition=acq, seed=2, steps=steps)
+    with NothingComputes():
+        rec = simulate(spec, chunks=4)
+    a = rec.dataset.compute()
+    b = simulate(spec, chunks=-1).dataset.compute()
+    for name in ("observed", "vessel_dilation", "vasculature_mask"):
+        assert np.array_equal(a[name].values, b[name].values), name
