@@ -16,6 +16,7 @@ EXAMPLES = """examples:
   minisim video spec.json -o rec.avi
   minisim dataset base.json --axis acquisition.optics.na=0.3,0.45 --axis seed=0,1,2 -o archive/
   minisim info rec.zarr
+  minisim export rec.zarr --to nwb -o rec.nwb      (or --to tiff|minian|avi)
 """
 
 
@@ -178,6 +179,22 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """Reopen a store and write it in another tool's format (progress bar on stderr)."""
+    from .io.outputs import OutputPathError
+    from .persist import open_recording
+
+    try:
+        rec = open_recording(args.store)
+        writer = {"nwb": rec.to_nwb, "tiff": rec.to_tiff, "avi": rec.write_video,
+                  "minian": lambda out: rec.to_minian(out, videos=args.videos)}[args.to]  # fmt: skip
+        writer(args.output)
+    except (OutputPathError, ImportError, OSError, RuntimeError) as err:
+        raise UsageError(str(err).splitlines()[0]) from err
+    print(f"wrote {args.output}: {_describe(rec)} as {args.to}")
+    return 0
+
+
 def _describe(rec) -> str:
     ds = rec.dataset
     n, h, w = ds["observed"].shape
@@ -249,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--vmin", type=float, default=0.0)
     video.add_argument("--fps", type=float, default=None)
     video.add_argument(
-        "--codec", default="ffv1", help="ffv1 (lossless, default) or any ffmpeg codec"
+        "--codec",
+        default="rawvideo",
+        help="rawvideo (uncompressed gray, ImageJ reads it; default), ffv1 (lossless, smaller)",
     )
     video.set_defaults(func=cmd_video)
 
@@ -265,6 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("store")
     info.set_defaults(func=cmd_info)
+
+    export = sub.add_parser("export", help="write a stored recording as NWB, TIFF, minian or AVI",
+                            epilog=EXAMPLES, formatter_class=fmt)  # fmt: skip
+    export.add_argument("store", help="a minisim store (minisim run -o STORE)")
+    export.add_argument("--to", required=True, choices=["nwb", "tiff", "minian", "avi"])
+    export.add_argument("-o", "--output", required=True, help="file (nwb, tiff, avi) or folder")
+    export.add_argument("--videos", action="store_true", help="minian: also msCam1.avi, ...")
+    export.set_defaults(func=cmd_export)
 
     demo = sub.add_parser("demo", help="simulate the full chain and print a summary", epilog=EXAMPLES,
                           formatter_class=fmt)  # fmt: skip
