@@ -131,7 +131,6 @@ def build_nwbfile(
     """The in-memory ``NWBFile`` of a recording; frame-sized data stay lazy iterators."""
     pynwb, _, _, _ = _libraries()
     from pynwb.base import Images, TimeSeries
-    from pynwb.device import Device
     from pynwb.file import Subject
     from pynwb.image import GrayscaleImage
     from pynwb.ophys import (
@@ -177,18 +176,22 @@ def build_nwbfile(
             "range is nominal)."
         ),
     )
-    device = nwb.create_device(
-        name="Microscope",
-        description=(
-            f"Simulated one-photon miniscope: NA {optics.na}, magnification "
-            f"{optics.magnification}x, sensor {sensor.n_px_height}x{sensor.n_px_width} px of "
-            f"{sensor.pixel_pitch_um} um pitch ({px_um:.4g} um/px in the tissue), QE "
-            f"{sensor.quantum_efficiency}, read noise {sensor.read_noise_e} e-, gain "
-            f"{sensor.gain_adu_per_e} ADU/e-, {sensor.bit_depth}-bit ADC"
-        ),
-        manufacturer="minisim (simulation)",
+    description = (
+        f"Simulated one-photon miniscope: NA {optics.na}, magnification "
+        f"{optics.magnification}x, sensor {sensor.n_px_height}x{sensor.n_px_width} px of "
+        f"{sensor.pixel_pitch_um} um pitch ({px_um:.4g} um/px in the tissue), QE "
+        f"{sensor.quantum_efficiency}, read noise {sensor.read_noise_e} e-, gain "
+        f"{sensor.gain_adu_per_e} ADU/e-, {sensor.bit_depth}-bit ADC"
     )
-    assert isinstance(device, Device)
+    if hasattr(nwb, "create_device_model"):  # NWB 2.9: the manufacturer lives on a model
+        model = nwb.create_device_model(
+            name="minisim miniscope", manufacturer="minisim (simulation)", description=description
+        )
+        device = nwb.create_device(name="Microscope", description=description, model=model)
+    else:  # pragma: no cover - older pynwb
+        device = nwb.create_device(
+            name="Microscope", description=description, manufacturer="minisim (simulation)"
+        )
     channel = OpticalChannel(
         name="OpticalChannel",
         description="Green fluorescence emission of the calcium indicator",

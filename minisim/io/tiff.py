@@ -9,6 +9,7 @@ Software tag plus the spec JSON in the ImageJ ``Info`` field. Sensor counts keep
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from .common import SIGNATURE, movie_dtype, require, written_by
@@ -63,19 +64,24 @@ def write_tiff(rec, path, *, bigtiff: bool | None = None, progress: bool = True)
                 bar.update(len(block))
 
     try:
-        with atomic_file(path, is_ours=is_minisim_tiff, what="TIFF") as partial:
-            with tifffile.TiffWriter(partial, bigtiff=bigtiff, imagej=True) as tif:
-                tif.write(
-                    frames(),
-                    shape=(n, height, width),
-                    dtype=dtype,
-                    photometric="minisblack",
-                    resolution=(pixels_per_um, pixels_per_um),
-                    resolutionunit="NONE",
-                    software=written_by(),
-                    metadata=metadata,
-                    contiguous=True,
-                )
+        with warnings.catch_warnings():
+            # A BigTIFF with ImageJ metadata is "nonconformant": ImageJ 1.x cannot open
+            # BigTIFF at all, but Fiji (Bio-Formats), tifffile, suite2p and CaImAn read it and
+            # its calibration; classic TIFF is used whenever the stack fits (bigtiff=None).
+            warnings.filterwarnings("ignore", ".*nonconformant BigTIFF ImageJ", UserWarning)
+            with atomic_file(path, is_ours=is_minisim_tiff, what="TIFF") as partial:
+                with tifffile.TiffWriter(partial, bigtiff=bigtiff, imagej=True) as tif:
+                    tif.write(
+                        frames(),
+                        shape=(n, height, width),
+                        dtype=dtype,
+                        photometric="minisblack",
+                        resolution=(pixels_per_um, pixels_per_um),
+                        resolutionunit="NONE",
+                        software=written_by(),
+                        metadata=metadata,
+                        contiguous=True,
+                    )
     finally:
         if bar is not None:
             bar.close()
