@@ -121,6 +121,24 @@ def test_tiff_never_replaces_a_foreign_file_and_fails_cleanly(rec, tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ours.tif", "theirs.tif"]
 
 
+def test_tiff_with_its_truth_beside_it(rec, truth, tmp_path):
+    pytest.importorskip("tifffile")
+    rec.to_tiff(tmp_path / "rec.tif", truth=True, progress=False)
+    gt = truth.ground_truth
+    with np.load(tmp_path / "rec_truth.npz") as npz:
+        assert np.array_equal(npz["A"], gt.A_observed.values)
+        assert np.array_equal(npz["C"], gt.C.values) and np.array_equal(npz["S"], gt.S.values)
+        assert np.array_equal(npz["shifts"], gt.shifts.values)
+        assert np.array_equal(npz["detectable"], gt.detectable.values)
+        assert Spec.model_validate_json(str(npz["minisim_spec"])) == rec.spec
+        assert float(npz["fps"]) == 20.0
+    (tmp_path / "other_truth.npz").write_bytes(b"theirs")
+    with pytest.raises(OutputPathError):
+        rec.to_tiff(tmp_path / "other.tif", truth=True, progress=False)
+    assert (tmp_path / "other_truth.npz").read_bytes() == b"theirs"
+    assert not (tmp_path / "other.tif").exists()  # refused before any work
+
+
 def test_missing_extra_names_the_install_command(rec, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tifffile", None)
     with pytest.raises(ImportError, match=r'pip install "minisim\[tiff\]"'):

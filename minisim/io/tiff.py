@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from .common import SIGNATURE, movie_dtype, require, written_by
-from .outputs import atomic_file
+from .outputs import atomic_file, check_file_target
 from .stream import iter_blocks, progress_bar
 
 #: Above this many bytes of pixels a classic TIFF cannot hold the stack.
@@ -31,11 +31,14 @@ def is_minisim_tiff(path: Path) -> bool:
     return str(software).startswith(SIGNATURE)
 
 
-def write_tiff(rec, path, *, bigtiff: bool | None = None, progress: bool = True) -> Path:
+def write_tiff(
+    rec, path, *, bigtiff: bool | None = None, truth: bool = False, progress: bool = True
+) -> Path:
     """Stream ``rec.observed`` into an ImageJ-compatible TIFF stack at ``path``.
 
     ``bigtiff=None`` writes BigTIFF only when the pixels exceed what a classic TIFF can
-    address (~4 GiB); ``True``/``False`` force it. Returns the path.
+    address (~4 GiB); ``True``/``False`` force it. ``truth=True`` also writes the ground
+    truth beside it as ``<stem>_truth.npz`` (:func:`write_truth_npz`). Returns the path.
     """
     tifffile = require("tifffile", "tiff", "TIFF export")
     path = Path(path)
@@ -44,6 +47,8 @@ def write_tiff(rec, path, *, bigtiff: bool | None = None, progress: bool = True)
     if n == 0:
         raise ValueError("the recording has no frames to write")
     dtype = movie_dtype(movie)
+    if truth:  # refuse before any work, not after the movie is written
+        check_file_target(truth_path(path), is_ours=is_minisim_npz, what="ground-truth .npz")
     if bigtiff is None:
         bigtiff = n * height * width * dtype.itemsize > CLASSIC_TIFF_LIMIT
     acq = rec.spec.acquisition
@@ -85,4 +90,57 @@ def write_tiff(rec, path, *, bigtiff: bool | None = None, progress: bool = True)
     finally:
         if bar is not None:
             bar.close()
+    if truth:
+        write_truth_npz(rec, truth_path(path))
     return path
+
+
+def truth_path(path) -> Path:
+    """Where ``truth=True`` puts the ground truth of a movie file: ``<stem>_truth.npz``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}_truth.npz")
+
+
+#: Arrays of the truth file: its name -> the recording's name (per-cell flags added too).
+TRUTH_ARRAYS = {"A": "A_observed", "A_planted": "A_planted", "C": "C", "S": "S"}
+
+
+def is_minisim_npz(path: Path) -> bool:
+    """An ``.npz`` holding minisim's ``minisim_spec`` entry."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return "minisim_spec" in npz.files
+    except Exception:
+        return False
+
+
+def write_truth_npz(rec, path) -> Path:
+    """The ground truth as plain numpy arrays, for tools outside minisim's environment.
+
+    Keys: ``A`` (``A_observed``, cell × y × x), ``A_planted``, ``C`` and ``S`` (cell ×
+    frame), ``shifts`` (frame × 2, px, applied (dy, dx)) when there is motion, every
+    numeric per-cell coordinate under its own name (``detectable``, ``depth_um``, ...),
+    ``fps`` and ``minisim_spec`` (the spec JSON). Computed in memory: it holds every
+    footprint densely, so it is meant for recordings whose truth fits in memory.
+    """
+    import numpy as np
+
+    ds = rec.dataset
+    arrays = {key: ds[name] for key, name in TRUTH_ARRAYS.items() if name in ds}
+    for name in ds.coords:
+        if ds[name].dims[:1] == ("cell",) and name != "cell" and ds[name].dtype.kind in "biuf":
+            arrays[name] = ds[name]
+    if "shift_y" in ds.coords:
+        arrays["shifts"] = rec.ground_truth.shifts
+    import dask
+
+    values = dask.compute({k: v.data for k, v in arrays.items()})[0]
+    values = {k: np.asarray(v) for k, v in values.items()}
+    values["fps"] = np.float64(rec.spec.acquisition.fps)
+    values["minisim_spec"] = np.array(ds.attrs["spec"])
+    with atomic_file(path, is_ours=is_minisim_npz, what="ground-truth .npz") as partial:
+        with open(partial, "wb") as fh:
+            np.savez_compressed(fh, **values)
+    return Path(path)
