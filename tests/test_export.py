@@ -327,3 +327,17 @@ def test_blocks_come_in_order_and_errors_propagate():
     blocks = stream.iter_blocks(da.arange(100, chunks=10))
     next(blocks)
     blocks.close()  # a consumer that stops early cancels the rest
+
+
+def test_exports_with_a_distributed_client(rec, truth, tmp_path):
+    """With a Client active, blocks are computed on its workers and written here in order."""
+    tifffile = pytest.importorskip("tifffile")
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        path = rec.to_tiff(tmp_path / "rec.tif", progress=False)
+    assert np.array_equal(tifffile.imread(path), truth.observed.values)
