@@ -262,11 +262,8 @@ def build_nwbfile(
     _add_segmentation(
         ds, ophys, plane, float(acq.fps), ImageSegmentation, Fluorescence, RoiResponseSeries
     )
-    for name in ("shift_y", "shift_x"):
-        if name not in ds.coords:
-            break
-    else:
-        shifts = np.stack([np.asarray(ds["shift_y"].values), np.asarray(ds["shift_x"].values)], 1)
+    if "shift_y" in ds.coords and "shift_x" in ds.coords:
+        shifts = np.asarray(rec.ground_truth.shifts.values)  # (frame, [y, x])
         ophys.add(
             TimeSeries(
                 name="motion_shifts",
