@@ -127,7 +127,7 @@ def write_minian(rec, folder, *, videos: bool = False, progress: bool = True) ->
     partial = sibling(folder, PARTIAL_INFIX)
     partial.mkdir()
     variables = minian_variables(rec)
-    bar = progress_bar(len(variables) + (1 if videos else 0), folder.name, progress)
+    bar = progress_bar(len(variables) + int(videos), folder.name, progress, unit="store")
     try:
         for name, array in variables.items():
             _write_store(array, partial / f"{name}.zarr")

@@ -150,7 +150,7 @@ def _iter_from_cluster(client, starts, blocks, ahead: int):
         client.cancel([f for f in futures if f is not None])
 
 
-def progress_bar(total: int, label: str, enabled: bool = True):
+def progress_bar(total: int, label: str, enabled: bool = True, unit: str = "frame"):
     """A tqdm bar on stderr (None when disabled or tqdm is missing)."""
     if not enabled:
         return None
@@ -158,4 +158,4 @@ def progress_bar(total: int, label: str, enabled: bool = True):
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - progress is optional
         return None
-    return tqdm(total=total, unit="frame", desc=f"writing {label}", leave=False)
+    return tqdm(total=total, unit=unit, desc=f"writing {label}", leave=False)
