@@ -116,7 +116,12 @@ def cmd_video(args) -> int:
 
     spec = load_spec(args.spec)
     rec = simulate(spec, until=args.until, chunks=args.chunks)
-    rec.write_video(args.output, vmax=args.vmax, vmin=args.vmin, fps=args.fps, codec=args.codec)
+    from .io.outputs import OutputPathError
+
+    try:
+        rec.write_video(args.output, vmax=args.vmax, vmin=args.vmin, fps=args.fps, codec=args.codec)
+    except OutputPathError as err:
+        raise UsageError(str(err)) from err
     print(f"wrote {args.output}: {rec.observed.shape[0]} frames")
     return 0
 

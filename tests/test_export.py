@@ -303,6 +303,12 @@ def test_cli_exports_a_store(rec, truth, tmp_path, capsys):
     assert main(["export", str(store), "--to", "tiff", "-o", str(tmp_path / "theirs.tif")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "refusing" in err
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(rec.spec.model_dump_json())
+    (tmp_path / "theirs.avi").write_text("x")
+    assert main(["video", str(spec_file), "-o", str(tmp_path / "theirs.avi")]) == 2
+    assert "refusing" in capsys.readouterr().err
+    assert (tmp_path / "theirs.avi").read_text() == "x"
 
 
 # ---------------------------------------------------------------------------- streaming
