@@ -7,6 +7,7 @@ refused and left untouched, and a write that fails leaves no file that looks com
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -314,11 +315,11 @@ def test_cli_exports_a_store(rec, truth, tmp_path, capsys):
 # ---------------------------------------------------------------------------- streaming
 
 
-def test_blocks_come_in_order_and_errors_propagate():
+def test_blocks_say_where_they_go_and_errors_propagate():
     import dask.array as da
 
     data = da.arange(100, chunks=7).reshape(100, 1)
-    got = list(stream.iter_blocks(data))
+    got = sorted(stream.iter_blocks(data), key=lambda item: item[0])  # as they finish
     assert [s for s, _ in got] == list(range(0, 100, 7))
     assert np.array_equal(np.concatenate([b for _, b in got])[:, 0], np.arange(100))
 
@@ -333,6 +334,35 @@ def test_blocks_come_in_order_and_errors_propagate():
     blocks = stream.iter_blocks(da.arange(100, chunks=10))
     next(blocks)
     blocks.close()  # a consumer that stops early cancels the rest
+
+
+def test_blocks_in_memory_stay_bounded():
+    """Blocks are handed over as they finish, so a slow consumer holds back the producer:
+    never more than a few blocks exist at once (an ordered chain let them pile up)."""
+    import threading
+    import time
+
+    import dask.array as da
+
+    alive, peak, lock = [0], [0], threading.Lock()
+
+    class Tracked(np.ndarray):
+        def __del__(self):
+            with lock:
+                alive[0] -= 1
+
+    def make(block):
+        with lock:
+            alive[0] += 1
+            peak[0] = max(peak[0], alive[0])
+        return block.view(Tracked)
+
+    data = da.zeros((60, 4), chunks=(1, 4)).map_blocks(make)
+    for _start, block in stream.iter_blocks(data, ahead=2):
+        time.sleep(0.01)  # a slow writer
+        del block
+    threads = os.cpu_count()  # the threaded scheduler's pool
+    assert peak[0] <= threads + 2 + 2, peak[0]
 
 
 def test_exports_with_a_distributed_client(rec, truth, tmp_path):

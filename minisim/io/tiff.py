@@ -61,13 +61,6 @@ def write_tiff(
         "Info": rec.dataset.attrs["spec"],
     }
     bar = progress_bar(n, path.name, progress)
-
-    def frames():
-        for _start, block in iter_blocks(movie.data):
-            yield from block.astype(dtype, copy=False)
-            if bar is not None:
-                bar.update(len(block))
-
     try:
         with warnings.catch_warnings():
             # A BigTIFF with ImageJ metadata is "nonconformant": ImageJ 1.x cannot open
@@ -75,18 +68,29 @@ def write_tiff(
             # its calibration; classic TIFF is used whenever the stack fits (bigtiff=None).
             warnings.filterwarnings("ignore", ".*nonconformant BigTIFF ImageJ", UserWarning)
             with atomic_file(path, is_ours=is_minisim_tiff, what="TIFF") as partial:
-                with tifffile.TiffWriter(partial, bigtiff=bigtiff, imagej=True) as tif:
-                    tif.write(
-                        frames(),
-                        shape=(n, height, width),
-                        dtype=dtype,
-                        photometric="minisblack",
-                        resolution=(pixels_per_um, pixels_per_um),
-                        resolutionunit="NONE",
-                        software=written_by(),
-                        metadata=metadata,
-                        contiguous=True,
-                    )
+                # The header first, then the pixels straight into the file's (contiguous,
+                # uncompressed) data area: blocks land where they belong in whatever order
+                # they are computed, so none waits in memory for another.
+                pixels = tifffile.memmap(
+                    partial,
+                    shape=(n, height, width),
+                    dtype=dtype,
+                    bigtiff=bigtiff,
+                    imagej=True,
+                    photometric="minisblack",
+                    resolution=(pixels_per_um, pixels_per_um),
+                    resolutionunit="NONE",
+                    software=written_by(),
+                    metadata=metadata,
+                )
+                try:
+                    for start, block in iter_blocks(movie.data):
+                        pixels[start : start + len(block)] = block
+                        if bar is not None:
+                            bar.update(len(block))
+                    pixels.flush()
+                finally:
+                    del pixels  # unmap before the rename (and before removal on failure)
     finally:
         if bar is not None:
             bar.close()
