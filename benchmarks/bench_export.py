@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"ladder acquisition at {args.n}x{args.n} px, {args.duration:g} s, 20 fps; "
                 "full rung-6 chain with Sensor() (Poisson)"
             ),
-            "measurement": "rec.to_nwb(path) (gzip 4) and rec.to_tiff(path), fresh process each",
+            "measurement": "rec.to_nwb(path) (gzip 1) and rec.to_tiff(path), fresh process each",
             "environment": environment(),
             "results": results,
         },
