@@ -26,7 +26,7 @@ from collections.abc import Iterator
 import dask
 import dask.array as da
 import numpy as np
-from dask import delayed
+from dask.system import CPU_COUNT
 
 #: Blocks computed ahead of the one being written (the memory bound, in blocks).
 DEFAULT_AHEAD = 2
@@ -58,13 +58,13 @@ def iter_blocks(
     whole = {ax: -1 for ax in range(data.ndim) if ax != axis}
     if any(len(data.chunks[ax]) > 1 for ax in whole):
         data = data.rechunk(whole)
-    starts = np.concatenate([[0], np.cumsum(data.chunks[axis])[:-1]]).astype(int)
-    blocks = list(data.to_delayed(optimize_graph=False).ravel())
     client = _distributed_client()
     if client is not None:
+        starts = np.concatenate([[0], np.cumsum(data.chunks[axis])[:-1]]).astype(int)
+        blocks = list(data.to_delayed().ravel())
         yield from _iter_from_cluster(client, starts, blocks, ahead)
     else:
-        yield from _iter_threaded(starts, blocks, ahead)
+        yield from _iter_threaded(data, axis, ahead)
 
 
 def _iter_in_memory(array: np.ndarray, axis: int):
@@ -77,17 +77,31 @@ def _iter_in_memory(array: np.ndarray, axis: int):
         yield start, array[tuple(index)]
 
 
-def _iter_threaded(starts, blocks, ahead: int):
+class _HandOver:
+    """A ``dask.array.store`` target that passes each block to the consumer's queue."""
+
+    def __init__(self, handover, cancelled, axis: int):
+        self.handover, self.cancelled, self.axis = handover, cancelled, axis
+
+    def __setitem__(self, key, block):
+        start = key[self.axis].start or 0
+        if not _put(self.handover, self.cancelled, (int(start), np.asarray(block))):
+            raise _Cancelled
+
+
+def _iter_threaded(data: da.Array, axis: int, ahead: int):
     handover: queue.Queue = queue.Queue(maxsize=max(1, ahead))
     cancelled = threading.Event()
-    handed = [
-        delayed(_hand_over, pure=False)(handover, cancelled, int(start), block)
-        for start, block in zip(starts, blocks, strict=True)
-    ]
 
     def produce():
         try:
-            dask.compute(*handed, scheduler="threads")
+            # dask's own store path: the same graph optimizations and task order as a Zarr
+            # write. The worker count must be explicit: from a thread other than the main
+            # one, dask's threaded scheduler otherwise builds a pool of cpu_count + 4
+            # workers, each holding a chunk's pixel chain (measured: 1.9 GiB, not 0.8).
+            num_workers = dask.config.get("num_workers", None) or CPU_COUNT
+            target = _HandOver(handover, cancelled, axis)
+            da.store(data, target, lock=False, scheduler="threads", num_workers=num_workers)
         except _Cancelled:
             return
         except BaseException as err:  # handed to the consumer, raised there
@@ -113,12 +127,6 @@ def _iter_threaded(starts, blocks, ahead: int):
             except queue.Empty:
                 pass
         producer.join()
-
-
-def _hand_over(handover, cancelled, start, block):
-    if not _put(handover, cancelled, (start, np.asarray(block))):
-        raise _Cancelled
-    return start
 
 
 def _put(handover, cancelled, item) -> bool:

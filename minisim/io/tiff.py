@@ -12,6 +12,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from .common import SIGNATURE, movie_dtype, require, written_by
 from .outputs import atomic_file, check_file_target
 from .stream import iter_blocks, progress_bar
@@ -68,11 +70,14 @@ def write_tiff(
             # its calibration; classic TIFF is used whenever the stack fits (bigtiff=None).
             warnings.filterwarnings("ignore", ".*nonconformant BigTIFF ImageJ", UserWarning)
             with atomic_file(path, is_ours=is_minisim_tiff, what="TIFF") as partial:
-                # The header first, then the pixels straight into the file's (contiguous,
-                # uncompressed) data area: blocks land where they belong in whatever order
-                # they are computed, so none waits in memory for another.
-                pixels = tifffile.memmap(
+                # The header first (tifffile reserves the contiguous, uncompressed data
+                # area), then each block written straight to its place in the file, in
+                # whatever order blocks are computed, so none waits in memory for another.
+                # Plain writes, not a memory map: mapped pages would count as this
+                # process's memory and hold the whole file at once.
+                offset, _ = tifffile.imwrite(
                     partial,
+                    data=None,
                     shape=(n, height, width),
                     dtype=dtype,
                     bigtiff=bigtiff,
@@ -82,15 +87,15 @@ def write_tiff(
                     resolutionunit="NONE",
                     software=written_by(),
                     metadata=metadata,
+                    returnoffset=True,
                 )
-                try:
+                frame_bytes = height * width * dtype.itemsize
+                with open(partial, "r+b") as fh:
                     for start, block in iter_blocks(movie.data):
-                        pixels[start : start + len(block)] = block
+                        fh.seek(offset + start * frame_bytes)
+                        fh.write(np.ascontiguousarray(block, dtype=dtype).tobytes())
                         if bar is not None:
                             bar.update(len(block))
-                    pixels.flush()
-                finally:
-                    del pixels  # unmap before the rename (and before removal on failure)
     finally:
         if bar is not None:
             bar.close()
@@ -111,7 +116,6 @@ TRUTH_ARRAYS = {"A": "A_observed", "A_planted": "A_planted", "C": "C", "S": "S"}
 
 def is_minisim_npz(path: Path) -> bool:
     """An ``.npz`` holding minisim's ``minisim_spec`` entry."""
-    import numpy as np
 
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -129,7 +133,6 @@ def write_truth_npz(rec, path) -> Path:
     ``fps`` and ``minisim_spec`` (the spec JSON). Computed in memory: it holds every
     footprint densely, so it is meant for recordings whose truth fits in memory.
     """
-    import numpy as np
 
     ds = rec.dataset
     arrays = {key: ds[name] for key, name in TRUTH_ARRAYS.items() if name in ds}
