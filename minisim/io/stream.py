@@ -1,17 +1,18 @@
-"""Blocks of a lazy array, computed in one pass and handed over as they finish, in bounded memory.
+"""Blocks of a lazy array, computed in one pass, handed over as they finish, in bounded memory.
 
 Exporters write formats whose libraries *pull* data (pynwb's chunk iterators) or that we
-fill ourselves (a memory-mapped TIFF). :func:`iter_blocks` turns a dask array into such a
-stream: the whole array is one graph (so work shared between blocks, such as the carried
-state of a scan, is done once), computed on a background thread that hands each block
-over through a small queue the moment it is computed, tagged with where it goes.
+fill ourselves (a TIFF's data area). :func:`iter_blocks` turns a dask array into such a
+stream: the whole array is one ``dask.array.store`` (so work shared between blocks, such
+as the carried state of a scan, is done once), run on a background thread whose target
+hands each block over through a small queue the moment it is computed, tagged with where
+it goes.
 
 Why not in order: a consumer that insists on order makes every block finished early wait
 for a slow one, and the scheduler, with threads free, keeps computing more of them: the
 whole array can pile up in memory (measured: 2.3 GiB for a 3-minute 512 px NWB export).
 Handed over as they finish, a block waits only for the queue, and a hand-over that waits
 holds its thread, so at most about ``threads + ahead`` blocks are in memory at once. Every
-format written this way places a block by its start (HDF5 selections, memory-mapped TIFF).
+format written this way places a block by its start (HDF5 selections, file offsets).
 
 A consumer that stops early cancels the computation. With a ``distributed.Client``
 active, a window of blocks is computed on the cluster and gathered here as each finishes.
