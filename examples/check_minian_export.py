@@ -17,11 +17,15 @@ exports a small simulated recording and checks that. Exits non-zero on any failu
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 import xarray as xr
+
+#: The self-check's recording: 2 s under the tests (MINISIM_EXAMPLE_SMALL=1), else 30 s.
+SECONDS = 2.0 if os.environ.get("MINISIM_EXAMPLE_SMALL") == "1" else 30.0
 
 EXPECTED = {
     "varr": ("frame", "height", "width"),
@@ -70,7 +74,7 @@ def small_export(tmp: Path) -> Path:
     import minisim
 
     acq = minisim.Acquisition(
-        fps=20.0, duration_s=2.0, optics=minisim.Optics(magnification=8.0),
+        fps=20.0, duration_s=SECONDS, optics=minisim.Optics(magnification=8.0),
         image_sensor=minisim.ImageSensor(n_px_height=48, n_px_width=64, pixel_pitch_um=8.0),
     )  # fmt: skip
     spec = minisim.Spec(acquisition=acq, seed=1, steps=[
