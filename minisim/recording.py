@@ -181,7 +181,7 @@ class Recording:
             built-in AVI reader), ``"ffv1"`` (lossless, smaller; not read by ImageJ), or any
             codec ffmpeg offers.
         """
-        from .video import write_movie
+        from .io.video import write_movie
 
         spec = self.spec
         if vmax is None:

@@ -35,7 +35,7 @@ from minisim import (
 from minisim.cli import main
 from minisim.io import stream
 from minisim.io.outputs import OutputPathError
-from minisim.video import is_minisim_video, read_video
+from minisim.io.video import is_minisim_video, read_video
 
 pytestmark = pytest.mark.filterwarnings("ignore::minisim.SpecWarning")
 

@@ -169,7 +169,7 @@ def _swap_in(partial: Path, folder: Path) -> None:
 
 def write_avi_chunks(rec, folder, *, frames_per_file: int = FRAMES_PER_AVI) -> list[Path]:
     """The movie as ``msCam1.avi``, ``msCam2.avi``, … (``frames_per_file`` frames each)."""
-    from ..video import write_movie
+    from .video import write_movie
 
     movie = rec.observed
     vmax = _video_vmax(rec)

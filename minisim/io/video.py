@@ -141,7 +141,7 @@ def write_movie(
     The path must be absent or a video minisim wrote (anything else is refused and left
     untouched); the file appears only when whole.
     """
-    from .io.outputs import atomic_file
+    from .outputs import atomic_file
 
     path = Path(path)
     fmt = container_format(path)
@@ -168,7 +168,7 @@ def write_movie(
 
 
 def _version() -> str:
-    from . import __version__
+    from ..version import __version__
 
     return __version__
 
