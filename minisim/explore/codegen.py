@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel
 
 from ..spec import Spec
@@ -58,7 +60,7 @@ def spec_to_python(spec: Spec) -> str:
     if spec.output != type(spec.output)():
         parts.append(f"    output={_code(spec.output, 4)},\n")
     body = f"spec = Spec(\n{''.join(parts)})\nrec = simulate(spec)\n"
-    used = sorted(n for n in _classes(spec, set()) | {"simulate"} if f"{n}(" in body)
+    used = sorted(n for n in _classes(spec, set()) | {"simulate"} if re.search(rf"\b{n}\(", body))
     imports = "from minisim import (\n" + "".join(f"    {n},\n" for n in used) + ")\n"
     return f"{imports}\n{body}"
 
