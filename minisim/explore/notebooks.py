@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -39,12 +41,20 @@ def copy_notebooks(directory, names=None) -> tuple[list[Path], list[Path]]:
     copied, skipped = [], []
     for name in names or sorted(available):
         destination = target / available[name].name
-        try:
-            # "x": create, never overwrite (no check-then-write race with the user's file).
-            with open(available[name], "rb") as source, open(destination, "xb") as out:
-                shutil.copyfileobj(source, out)
-        except FileExistsError:
+        if destination.exists():
             skipped.append(destination)
             continue
-        copied.append(destination)
+        # Atomic and never overwriting: a complete temporary copy is hard-linked into
+        # place (which fails if the user created the file meanwhile), then unlinked.
+        with tempfile.NamedTemporaryFile(dir=target, prefix=".minisim-", delete=False) as out:
+            with open(available[name], "rb") as source:
+                shutil.copyfileobj(source, out)
+        try:
+            os.link(out.name, destination)
+        except FileExistsError:
+            skipped.append(destination)
+        else:
+            copied.append(destination)
+        finally:
+            os.unlink(out.name)
     return copied, skipped

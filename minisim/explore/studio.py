@@ -165,7 +165,9 @@ class Studio:
         self.progress = pn.indicators.Progress(name="progress", value=0, max=100, visible=False)
         self.summary = pn.pane.Markdown("")
         # preview
-        self.frame = w.IntSlider(name="frame", start=0, end=1, value=0)
+        self.frame = w.IntSlider(
+            name="frame", start=0, end=1, value=0, sizing_mode="stretch_width"
+        )
         self.overlay = w.Checkbox(name="outline detectable cells (ground truth)", value=True)
         self.frame_image = pn.pane.PNG(None, width=360, height=360, name="frame_view")
         self.maxproj_image = pn.pane.PNG(None, width=260, height=260)
@@ -370,11 +372,12 @@ class Studio:
         self.show_static()
 
     def _vmax(self) -> float:
-        spec = self.preview.spec
-        if spec.step("sensor") is not None:
-            return float(spec.acquisition.image_sensor.max_count)
+        # One display range per physics setting (from frame 0), so scrubbing compares
+        # frames on the same grey scale.
         if self._frame_vmax is None:
-            self._frame_vmax = float(self.preview.frame(0).max()) or 1.0
+            import numpy as np
+
+            self._frame_vmax = float(np.percentile(self.preview.frame(0), 99.9)) or 1.0
         return self._frame_vmax
 
     def show_frame(self):
@@ -576,6 +579,6 @@ def serve(spec: Spec | None = None, *, port: int = 5006, show: bool = True):
         websocket_origin=[f"127.0.0.1:{port}", f"localhost:{port}"],
         show=show,
         title="minisim studio",
-        threaded=True,
+        threaded=False,  # blocks here, serving, until interrupted
         start=True,
     )
