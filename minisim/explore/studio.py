@@ -122,53 +122,53 @@ class Studio:
     # ------------------------------------------------------------------ controls
     def _make_widgets(self):
         pn, w = self.pn, self.pn.widgets
-        self.preset = w.Select(name="preset", options=["(spec)", *PRESETS], value="(spec)")
-        self.steps = w.CheckBoxGroup(name="steps", options=list(OPTIONAL_STEPS), inline=False)
+        self.preset = w.Select(label="preset", options=["(spec)", *PRESETS], value="(spec)")
+        self.steps = w.CheckBoxGroup(label="steps", options=list(OPTIONAL_STEPS), inline=False)
         # scope
-        self.na = w.FloatSlider(name="NA", start=0.1, end=1.0, step=0.01)
-        self.magnification = w.FloatSlider(name="magnification", start=1.0, end=20.0, step=0.1)
-        self.pitch = w.FloatSlider(name="pixel pitch (µm)", start=1.0, end=12.0, step=0.1)
-        self.n_px = w.IntSlider(name="sensor size (px)", start=64, end=1024, step=8)
-        self.focus_auto = w.Checkbox(name="auto focus")
-        self.focus = w.FloatSlider(name="focal depth (µm)", start=0.0, end=400.0, step=1.0)
+        self.na = w.FloatSlider(label="NA", start=0.1, end=1.0, step=0.01)
+        self.magnification = w.FloatSlider(label="magnification", start=1.0, end=20.0, step=0.1)
+        self.pitch = w.FloatSlider(label="pixel pitch (µm)", start=1.0, end=12.0, step=0.1)
+        self.n_px = w.IntSlider(label="sensor size (px)", start=64, end=1024, step=8)
+        self.focus_auto = w.Checkbox(label="auto focus")
+        self.focus = w.FloatSlider(label="focal depth (µm)", start=0.0, end=400.0, step=1.0)
         self.curvature = w.FloatSlider(
-            name="field curvature radius (µm, 0 = flat)", start=0.0, end=10000.0, step=100.0
+            label="field curvature radius (µm, 0 = flat)", start=0.0, end=10000.0, step=100.0
         )
-        self.photons = w.FloatSlider(name="photons per unit", start=5.0, end=2000.0, step=5.0)
-        self.read_noise = w.FloatSlider(name="read noise (e⁻)", start=0.0, end=20.0, step=0.1)
-        self.bit_depth = w.Select(name="bit depth", options=[8, 10, 12, 16])
+        self.photons = w.FloatSlider(label="photons per unit", start=5.0, end=2000.0, step=5.0)
+        self.read_noise = w.FloatSlider(label="read noise (e⁻)", start=0.0, end=20.0, step=0.1)
+        self.bit_depth = w.Select(label="bit depth", options=[8, 10, 12, 16])
         # anatomy
         self.density = w.FloatSlider(
-            name="density (cells/mm³)", start=1000.0, end=100000.0, step=1000.0
+            label="density (cells/mm³)", start=1000.0, end=100000.0, step=1000.0
         )
-        self.soma = w.FloatSlider(name="soma radius (µm)", start=2.0, end=15.0, step=0.5)
-        self.depth_band = w.RangeSlider(name="depth band (µm)", start=0.0, end=400.0, step=5.0)
-        self.morphology = w.Select(name="morphology", options=["soma", "cytosolic"])
-        self.neuropil_amp = w.FloatSlider(name="neuropil amplitude", start=0.0, end=2.0, step=0.05)
-        self.vessel_opacity = w.FloatSlider(name="vessel opacity", start=0.0, end=1.0, step=0.05)
+        self.soma = w.FloatSlider(label="soma radius (µm)", start=2.0, end=15.0, step=0.5)
+        self.depth_band = w.RangeSlider(label="depth band (µm)", start=0.0, end=400.0, step=5.0)
+        self.morphology = w.Select(label="morphology", options=["soma", "cytosolic"])
+        self.neuropil_amp = w.FloatSlider(label="neuropil amplitude", start=0.0, end=2.0, step=0.05)
+        self.vessel_opacity = w.FloatSlider(label="vessel opacity", start=0.0, end=1.0, step=0.05)
         self.motion_amp = w.FloatSlider(
-            name="motion amplitude (µm)", start=0.5, end=15.0, step=0.5
+            label="motion amplitude (µm)", start=0.5, end=15.0, step=0.5
         )
         # activity
-        self.level = w.FloatSlider(name="activity (sparse → dense)", start=0.0, end=1.0, step=0.05)
-        self.tau_rise = w.FloatSlider(name="τ rise (s)", start=0.005, end=0.5, step=0.005)
-        self.tau_decay = w.FloatSlider(name="τ decay (s)", start=0.05, end=3.0, step=0.05)
-        self.brightness_cv = w.FloatSlider(name="brightness spread (CV)", start=0, end=1, step=0.05)
+        self.level = w.FloatSlider(label="activity (sparse → dense)", start=0.0, end=1.0, step=0.05)
+        self.tau_rise = w.FloatSlider(label="τ rise (s)", start=0.005, end=0.5, step=0.005)
+        self.tau_decay = w.FloatSlider(label="τ decay (s)", start=0.05, end=3.0, step=0.05)
+        self.brightness_cv = w.FloatSlider(label="brightness spread (CV)", start=0, end=1, step=0.05)
         self.kernel_info = pn.pane.Markdown("", sizing_mode="stretch_width")
         # generate
-        self.duration = w.FloatInput(name="duration (s)", start=0.05, step=1.0)
-        self.fps = w.FloatInput(name="fps", start=1.0, step=1.0)
-        self.seed = w.IntInput(name="seed", start=0, step=1)
-        self.output_path = w.TextInput(name="output (.zarr, .avi or .mkv)", value="recording.zarr")
+        self.duration = w.FloatInput(label="duration (s)", start=0.05, step=1.0)
+        self.fps = w.FloatInput(label="fps", start=1.0, step=1.0)
+        self.seed = w.IntInput(label="seed", start=0, step=1)
+        self.output_path = w.TextInput(label="output (.zarr, .avi or .mkv)", value="recording.zarr")
         self.size_info = pn.pane.Markdown("")
-        self.generate_button = w.Button(name="Generate", button_type="primary")
-        self.progress = pn.indicators.Progress(name="progress", value=0, max=100, visible=False)
+        self.generate_button = w.Button(label="Generate", color="primary")
+        self.progress = pn.indicators.Progress(value=0, max=100, visible=False)
         self.summary = pn.pane.Markdown("")
         # preview
         self.frame = w.IntSlider(
-            name="frame", start=0, end=1, value=0, sizing_mode="stretch_width"
+            label="frame", start=0, end=1, value=0, sizing_mode="stretch_width"
         )
-        self.overlay = w.Checkbox(name="outline detectable cells (ground truth)", value=True)
+        self.overlay = w.Checkbox(label="outline detectable cells (ground truth)", value=True)
         self.frame_image = pn.pane.PNG(None, width=360, height=360, name="frame_view")
         self.maxproj_image = pn.pane.PNG(None, width=260, height=260)
         self.side_image = pn.pane.PNG(None, width=360, height=234)
@@ -178,7 +178,7 @@ class Studio:
             callback=self._spec_json_file, filename="spec.json", label="Save spec (JSON)"
         )
         self.python_code = w.TextAreaInput(
-            name="copy as Python", height=260, sizing_mode="stretch_width", disabled=False
+            label="copy as Python", height=260, sizing_mode="stretch_width", disabled=False
         )
         self.python_download = w.FileDownload(
             callback=self._spec_python_file, filename="make_spec.py", label="Save as Python"
@@ -452,7 +452,7 @@ class Studio:
     def generate(self, spec: Spec, path: str, *, background: bool = False) -> dict:
         """Write ``spec``'s full recording to ``path`` (.zarr store or .avi/.mkv video).
 
-        Never replaces what minisim did not write (the store and video writers refuse).
+        Never replaces anything: an existing path is refused before any work.
         Returns the job's state dict (``done``, ``error``, ``summary``).
         """
         job = {"done": False, "error": None, "summary": "", "finished": 0, "total": 1}
@@ -484,6 +484,12 @@ class Studio:
 
         start = time.perf_counter()
         try:
+            if Path(path).exists():
+                # Never replace anything, ours or not: the user picks a new path.
+                raise FileExistsError(
+                    f"{path} already exists: choose another output path (the studio never "
+                    "replaces files)"
+                )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SpecWarning)
                 rec = simulate(spec)
@@ -492,7 +498,7 @@ class Studio:
                     vmax = None if spec.step("sensor") else float(rec.observed.max())
                     rec.write_video(path, vmax=vmax, progress=False)
                 else:
-                    rec.to_zarr(path, mode="w")
+                    rec.to_zarr(path, mode="w-")
             n, h, w = rec.observed.shape
             job["summary"] = (
                 f"wrote `{path}`: {rec.dataset.sizes['cell']} cells, {n} frames of {h}×{w} px "
