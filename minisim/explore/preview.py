@@ -25,7 +25,7 @@ __all__ = ["FramePreview", "ResultCache", "preview_chunks", "window_spec"]
 
 #: Most frame chunks a preview graph holds: more chunks mean a cheaper frame but a
 #: slower graph build on every physics change.
-MAX_PREVIEW_CHUNKS = 2048
+MAX_PREVIEW_CHUNKS = 8192
 
 
 class ResultCache(Callback):
