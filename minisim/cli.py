@@ -312,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     notebooks.set_defaults(func=cmd_notebooks)
 
     explore = sub.add_parser("explore", help="the studio in the browser: design, preview, generate")
-    explore.add_argument("spec", nargs="?", help="spec JSON to start from (default: the full chain)")
+    explore.add_argument(
+        "spec", nargs="?", help="spec JSON to start from (default: the full chain)"
+    )
     explore.add_argument("--port", type=int, default=5006, help="port on 127.0.0.1 (default 5006)")
     explore.add_argument("--no-browser", action="store_true", help="do not open a browser")
     explore.set_defaults(func=cmd_explore)

@@ -76,8 +76,14 @@ def test_activity_level_half_is_the_default_and_levels_are_monotone():
     for name, value in preset.items():
         assert value == pytest.approx(getattr(default, name))
     levels = [activity_preset(a) for a in np.linspace(0, 1, 11)]
-    assert all(a["p_quiescent_to_active"] < b["p_quiescent_to_active"] for a, b in zip(levels, levels[1:]))
-    assert all(a["p_active_to_quiescent"] > b["p_active_to_quiescent"] for a, b in zip(levels, levels[1:]))
+    assert all(
+        a["p_quiescent_to_active"] < b["p_quiescent_to_active"]
+        for a, b in zip(levels, levels[1:], strict=False)
+    )
+    assert all(
+        a["p_active_to_quiescent"] > b["p_active_to_quiescent"]
+        for a, b in zip(levels, levels[1:], strict=False)
+    )
     assert activity_preset(7.0) == activity_preset(1.0)
     assert activity_preset(-1.0) == activity_preset(0.0)
     assert activity_at_level(0.0, tau_decay_s=1.0).active_rate_hz == 90.0
@@ -109,13 +115,18 @@ def test_unreachable_timing_clamps_to_the_nearest_kernel():
 def test_blur_components_add_in_quadrature_with_a_defocus_v():
     z = np.linspace(0, 200, 41)
     blur = blur_vs_depth(ACQ, z, focal_um=80.0)
-    quadrature = np.sqrt(blur["diffraction_um"] ** 2 + blur["scatter_um"] ** 2 + blur["defocus_um"] ** 2)
+    quadrature = np.sqrt(
+        blur["diffraction_um"] ** 2 + blur["scatter_um"] ** 2 + blur["defocus_um"] ** 2
+    )
     np.testing.assert_allclose(blur["total_um"], quadrature, rtol=1e-12)
     np.testing.assert_allclose(blur["defocus_um"], ACQ.optics.na * np.abs(z - 80.0))
     assert blur["defocus_um"][np.argmin(np.abs(z - 80))] == 0
     # Brightness falls away from the focal plane on both sides.
     at = np.argmin(np.abs(z - 80))
-    assert blur["brightness"][at] > blur["brightness"][at - 4] and blur["brightness"][at] > blur["brightness"][at + 4]
+    assert (
+        blur["brightness"][at] > blur["brightness"][at - 4]
+        and blur["brightness"][at] > blur["brightness"][at + 4]
+    )
 
 
 # --------------------------------------------------------------------------- bleaching

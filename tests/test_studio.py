@@ -17,7 +17,9 @@ from .conftest import small_acquisition  # noqa: E402
 
 @pytest.fixture(scope="module")
 def studio():
-    spec = default_spec().model_copy(update={"acquisition": small_acquisition(px=48, duration_s=2.0)})
+    spec = default_spec().model_copy(
+        update={"acquisition": small_acquisition(px=48, duration_s=2.0)}
+    )
     return Studio(spec, window_px=48)
 
 

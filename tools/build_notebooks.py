@@ -19,23 +19,34 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 OUT = Path(__file__).resolve().parents[1] / "minisim" / "notebooks"
 
-SETUP = '''\
-import os
-import warnings
-
-import matplotlib.pyplot as plt
-import numpy as np
-
-import minisim
-from minisim import *  # noqa: F403 (the spec classes, simulate, metrics)
-from minisim.explore import *  # noqa: F403 (the exploration helpers)
-
+QUIET = """
 warnings.simplefilter("ignore", SpecWarning)
 # MINISIM_NOTEBOOK_SMALL=1: a small field and a short recording (how the tests run it).
 SMALL = os.environ.get("MINISIM_NOTEBOOK_SMALL") == "1"
-'''
+"""
 
-ACQ = '''\
+
+def _from(module: str, names: str) -> str:
+    items = "".join(f"    {n.strip()},\n" for n in names.split(",") if n.strip())
+    return f"from {module} import (\n{items})\n"
+
+
+def setup(minisim_names: str, explore_names: str = "", *, std=(), third=(), testing="") -> str:
+    """The first code cell: explicit imports in the linter's order, then SMALL."""
+    std_lines = sorted(["import os", "import warnings", *std], key=lambda x: x.split()[1])
+    plain = sorted(["import matplotlib.pyplot as plt", "import numpy as np",
+                    *(t for t in third if t.startswith("import"))],
+                   key=lambda x: x.split()[1].lower())  # fmt: skip
+    froms = [t for t in third if t.startswith("from")]
+    local = _from("minisim", minisim_names)
+    if explore_names:
+        local += _from("minisim.explore", explore_names)
+    if testing:
+        local += f"from minisim.testing import {testing}\n"
+    return "\n".join(std_lines) + "\n\n" + "\n".join(plain + froms) + "\n\n" + local + QUIET
+
+
+ACQ = """\
 PX = 96 if SMALL else 200  # 1 µm per pixel: the ladder's 200 µm field
 DURATION = 3.0 if SMALL else 20.0
 acq = Acquisition(
@@ -44,7 +55,7 @@ acq = Acquisition(
     optics=Optics(magnification=8.0),
     image_sensor=ImageSensor(n_px_height=PX, n_px_width=PX, pixel_pitch_um=8.0),
 )
-'''
+"""
 
 
 def md(text: str):
@@ -70,11 +81,18 @@ Sections: [1 placement](#1-Placement) · [2 imaging](#2-Imaging-sandbox) ·
 [5 neuropil and vessels](#5-Neuropil-and-vessels) · [6 light fields](#6-Light-fields) ·
 [7 sensor](#7-Sensor) · [8 scrubber](#8-Frame-scrubber) · [9 bleaching](#9-Bleaching-planner)
 """),
-    code(SETUP + '''
-import functools
-
-import ipywidgets as W
-from IPython.display import HTML, display
+    code(
+        setup(
+            "Acquisition, Bleaching, BrainMotion, CellActivity, CellOptics, Composite,\n    "
+            "IlluminationProfile, ImageSensor, Leakage, Neuropil, Optics, PlaceNeurons, Sensor,\n    "
+            "Spec, SpecWarning, Vasculature, VesselLayer, Vignette, simulate",
+            "DETECT_SNR_THRESHOLD, FramePreview, activity_at_level, bleaching_curves,\n    "
+            "blur_vs_depth, digitize_frame, field_profiles, kernel_curve, kernel_timing,\n    "
+            "motion_trajectory, snr_vs_radius, taus_from_timing, vessel_mask",
+            std=["import functools"],
+            third=["import ipywidgets as W", "from IPython.display import HTML, display"],
+        )
+        + '''
 
 
 def slider(value, low, high, step, description):
@@ -106,7 +124,8 @@ def live(function, **controls):
     display(W.interactive(guarded, **controls))
     if ERRORS:
         raise ERRORS[-1]
-'''),
+'''
+    ),
     code(ACQ),
     md("""
 ## 1. Placement
@@ -115,7 +134,7 @@ Cells are placed in 3-D: a density, a depth band, a soma size and how irregular 
 outline is; ``cytosolic`` cells add dimmer dendrites. The side view shows the band and the
 focal plane the optics will pick. *Ladder rung 1.*
 """),
-    code('''
+    code("""
 def show_placement(density=25000.0, depth_low=0.0, depth_high=200.0, soma=7.0,
                    irregularity=0.3, morphology="soma"):
     place = PlaceNeurons(density_per_mm3=density, depth_range_um=(depth_low, max(depth_high, depth_low)),
@@ -142,7 +161,7 @@ live(show_placement,
      soma=slider(7.0, 3.0, 12.0, 0.5, "soma radius µm"),
      irregularity=slider(0.3, 0.0, 1.0, 0.05, "irregularity"),
      morphology=W.Dropdown(options=["soma", "cytosolic"], value="soma", description="morphology"))
-'''),
+"""),
     md("""
 ## 2. Imaging sandbox
 
@@ -150,7 +169,7 @@ Optics blur each cell by its depth: diffraction and scatter (a ramp with depth) 
 defocus (a "V" around the focal plane) add in quadrature; scatter and NA² collection dim
 it. Exposure and read noise set the photon budget. *Ladder rung 2 (and 6).*
 """),
-    code('''
+    code("""
 def show_imaging(na=0.45, magnification=8.0, pitch=8.0, auto_focus=True, focus=80.0,
                  curvature=0.0, photons=100.0, read_noise=2.0):
     optics = Optics(na=na, magnification=magnification,
@@ -186,7 +205,7 @@ live(show_imaging,
      curvature=slider(0.0, 0.0, 5000.0, 100.0, "curvature R µm (0 flat)"),
      photons=slider(100.0, 10.0, 1000.0, 10.0, "photons/unit"),
      read_noise=slider(2.0, 0.0, 20.0, 0.5, "read noise e⁻"))
-'''),
+"""),
     md("""
 ## 3. Activity
 
@@ -195,7 +214,7 @@ the kernel is set by its time constants or, equivalently, by its time to peak an
 half-maximum width (converted with `taus_from_timing`). Brightness spread is the
 log-normal gain's CV.
 """),
-    code('''
+    code("""
 def show_activity(level=0.5, by_timing=False, tau_rise=0.05, tau_decay=0.5, t_peak=0.13,
                   fwhm=0.5, brightness_cv=0.3):
     if by_timing:
@@ -227,7 +246,7 @@ live(show_activity,
      t_peak=slider(0.13, 0.02, 0.5, 0.01, "time to peak s"),
      fwhm=slider(0.5, 0.1, 2.0, 0.05, "half width s"),
      brightness_cv=slider(0.3, 0.0, 1.0, 0.05, "brightness CV"))
-'''),
+"""),
     md("""
 ## 4. Motion
 
@@ -236,7 +255,7 @@ driven by a gait rhythm plus broadband sloshing. Left to right: the shifts over 
 their spectrum (the gait peak), the 2-D path, and a still vs moving time-average.
 *Ladder rung 3.*
 """),
-    code('''
+    code("""
 def show_motion(model="physical", amplitude=5.0, gait_hz=7.0):
     motion = BrainMotion(model=model, motion_amplitude_um=amplitude, max_shift_um=max(15.0, amplitude),
                          locomotion_freq_hz=gait_hz)
@@ -270,7 +289,7 @@ live(show_motion,
      model=W.Dropdown(options=["physical", "walk"], value="physical", description="model"),
      amplitude=slider(5.0, 0.5, 15.0, 0.5, "amplitude µm"),
      gait_hz=slider(7.0, 1.0, 12.0, 0.5, "gait Hz"))
-'''),
+"""),
     md("""
 ## 5. Neuropil and vessels
 
@@ -278,7 +297,7 @@ The haze is a few smooth spatial components, each with an envelope following the
 population's lagged activity; vessels are grown trees whose blood absorbs light
 (the transmission mask, `vessel_mask`). *Ladder rung 4.*
 """),
-    code('''
+    code("""
 def show_haze(amplitude=0.5, vessel_depth=60.0, roots=2, radius=8.0, opacity=0.85, branching=0.3):
     spec = Spec(acquisition=acq, seed=1, steps=[PlaceNeurons(), CellActivity(), CellOptics(),
                                                Composite(), Neuropil(amplitude=amplitude)])
@@ -310,7 +329,7 @@ live(show_haze,
      radius=slider(8.0, 2.0, 30.0, 1.0, "root radius µm"),
      opacity=slider(0.85, 0.0, 1.0, 0.05, "opacity"),
      branching=slider(0.3, 0.0, 0.6, 0.05, "branching"))
-'''),
+"""),
     md("""
 ## 6. Light fields
 
@@ -318,7 +337,7 @@ Illumination (excitation) and vignette (collection) fall off towards the corners
 leakage adds a stray-light glow. Right: the detection SNR of an in-focus cell's single
 spike against its distance from the axis, with the detection threshold. *Ladder rung 5.*
 """),
-    code('''
+    code("""
 def show_fields(illumination=0.7, vignette=0.7, leakage=0.05, photons=100.0):
     spec = Spec(acquisition=acq, seed=1, steps=[
         PlaceNeurons(), CellActivity(), Composite(), IlluminationProfile(falloff=illumination),
@@ -342,7 +361,7 @@ live(show_fields,
      vignette=slider(0.7, 0.1, 1.0, 0.05, "vignette at corner"),
      leakage=slider(0.05, 0.0, 0.5, 0.01, "leakage level"),
      photons=slider(100.0, 5.0, 1000.0, 5.0, "photons/unit"))
-'''),
+"""),
     md("""
 ## 7. Sensor
 
@@ -350,7 +369,7 @@ Shot noise (Poisson), read noise, gain and the ADC: a raw count frame with its
 saturation fraction, the count histogram, and the noise-free vs noisy frame of one run
 (``until="leakage"`` then the noise-free digitization of that same scene). *Ladder rung 6.*
 """),
-    code('''
+    code("""
 def show_sensor(photons=100.0, read_noise=2.0, bit_depth=8, gain=1.0):
     sensor_hw = acq.image_sensor.model_copy(
         update={"read_noise_e": read_noise, "bit_depth": bit_depth, "gain_adu_per_e": gain})
@@ -379,7 +398,7 @@ live(show_sensor,
      read_noise=slider(2.0, 0.0, 20.0, 0.5, "read noise e⁻"),
      bit_depth=W.Dropdown(options=[8, 10, 12, 16], value=8, description="bit depth"),
      gain=slider(1.0, 0.1, 5.0, 0.1, "gain ADU/e⁻"))
-'''),
+"""),
     md("""
 ## 8. Frame scrubber
 
@@ -387,7 +406,7 @@ The full chain over the whole recording. Dragging the slider computes only the c
 holding that frame (`FramePreview`), so a long recording scrubs as fast as a short one.
 Outlines mark the detectable cells, moved by the true shift of that frame.
 """),
-    code('''
+    code("""
 full = Spec(acquisition=acq, seed=1, steps=[
     PlaceNeurons(), CellActivity(), Bleaching(), CellOptics(), Composite(), Neuropil(),
     BrainMotion(motion_amplitude_um=4.0), IlluminationProfile(), Vignette(), Leakage(), Sensor()])
@@ -401,7 +420,7 @@ def show_frame(t=0):
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.imshow(frame, cmap="gray", vmin=0, vmax=np.percentile(frame, 99.9))
     keep = truth["detectable"] & truth["in_fov"]
-    for r, c, rad in zip(truth["row"][keep], truth["col"][keep], truth["radius_px"][keep]):
+    for r, c, rad in zip(truth["row"][keep], truth["col"][keep], truth["radius_px"][keep], strict=True):
         ax.add_patch(plt.Circle((c + dx, r + dy), rad, fill=False, color="lime", lw=0.6))
     ax.set_title(f"frame {t}: true shift ({dy:+.1f}, {dx:+.1f}) px")
     ax.axis("off")
@@ -409,8 +428,8 @@ def show_frame(t=0):
 
 
 live(show_frame, t=slider(0, 0, scrub.n_frames - 1, 1, "frame"))
-'''),
-    code('''
+"""),
+    code("""
 from matplotlib import animation
 
 frames = [scrub.frame(t) for t in range(0, min(40, scrub.n_frames))]
@@ -421,14 +440,14 @@ movie = animation.FuncAnimation(fig, lambda i: [image.set_data(frames[i])], fram
                                 interval=50)
 plt.close(fig)
 HTML(movie.to_jshtml())
-'''),
+"""),
     md("""
 ## 9. Bleaching planner
 
 The bleaching pool of a cell emitting steadily: its fade within a session and its
 recovery in the dark between sessions (`bleaching_curves`).
 """),
-    code('''
+    code("""
 def show_bleaching(susceptibility_log10=-5.2, emission=5.0, session_min=30.0, gap_h=24.0):
     bleaching = Bleaching(bleach_susceptibility=10**susceptibility_log10)
     curves = bleaching_curves(bleaching, emission=emission, session_s=60 * session_min,
@@ -448,7 +467,7 @@ live(show_bleaching,
      emission=slider(5.0, 1.0, 50.0, 1.0, "emission"),
      session_min=slider(30.0, 1.0, 120.0, 1.0, "session min"),
      gap_h=slider(24.0, 1.0, 72.0, 1.0, "gap h"))
-'''),
+"""),
 ]
 
 # --------------------------------------------------------------------------- demixing
@@ -461,8 +480,15 @@ also collects its blurred neighbours and the neuropil haze. With the exact groun
 we can take an ROI trace apart, and compare it with *oracle* demixing — least squares
 with the true footprints and haze — at several cell densities.
 """),
-    code(SETUP + "\n" + ACQ),
-    code('''
+    code(
+        setup(
+            "Acquisition, CellActivity, CellOptics, Composite, ImageSensor, Neuropil, Optics,\n    "
+            "PlaceNeurons, Spec, SpecWarning, footprint_mask, footprint_roi_trace, simulate",
+        )
+        + "\n"
+        + ACQ
+    ),
+    code("""
 def recording(density):
     spec = Spec(acquisition=acq, seed=1, steps=[
         PlaceNeurons(density_per_mm3=density), CellActivity(), CellOptics(), Composite(),
@@ -486,8 +512,8 @@ roi = footprint_roi_trace(movie, A[i])
 print(f"cell {i}: ROI trace = own {own.mean():.3f} + neighbours {neighbours.mean():.3f} "
       f"+ neuropil {neuropil.mean():.3f} (mean levels)")
 assert np.allclose(roi, own + neighbours + neuropil, rtol=1e-4, atol=1e-4)
-'''),
-    code('''
+"""),
+    code("""
 t = np.arange(len(roi)) / acq.fps
 fig, ax = plt.subplots(figsize=(10, 3.5))
 ax.plot(t, roi, color="k", label="ROI trace")
@@ -497,7 +523,7 @@ ax.plot(t, neuropil, label="neuropil")
 ax.set(xlabel="time (s)", title="an ROI trace is a mixture")
 ax.legend()
 plt.show()
-'''),
+"""),
     md("""
 ## Oracle demixing vs density
 
@@ -505,7 +531,7 @@ Least squares with the true observed footprints and the true neuropil components
 recovers each cell's trace exactly up to overlap-conditioning; the ROI mean does not.
 The gap grows with density.
 """),
-    code('''
+    code("""
 def compare(density):
     r = recording(density)
     g = r.ground_truth
@@ -517,14 +543,14 @@ def compare(density):
     truth = g.C.values[keep]
     roi = footprint_roi_trace(r.observed.values, g.A_observed.values[keep])
     with np.errstate(invalid="ignore"):  # a cell silent for the whole clip has no correlation
-        r_roi, r_oracle = (np.nanmedian([np.corrcoef(a, b)[0, 1] for a, b in zip(x, truth)])
+        r_roi, r_oracle = (np.nanmedian([np.corrcoef(a, b)[0, 1] for a, b in zip(x, truth, strict=True)])
                            for x in (roi, solution[: keep.sum()]))
     return keep.sum(), r_roi, r_oracle
 
 
 densities = [10000.0, 40000.0] if SMALL else [5000.0, 15000.0, 30000.0, 60000.0]
 rows = [compare(d) for d in densities]
-for d, (n, r_roi, r_oracle) in zip(densities, rows):
+for d, (n, r_roi, r_oracle) in zip(densities, rows, strict=True):
     print(f"{d:8.0f}/mm³: {n:4d} cells  median r(ROI)={r_roi:.3f}  r(oracle)={r_oracle:.3f}")
 fig, ax = plt.subplots(figsize=(5, 3.2))
 ax.plot(densities, [r[1] for r in rows], "o-", label="ROI mean")
@@ -532,7 +558,7 @@ ax.plot(densities, [r[2] for r in rows], "o-", label="oracle least squares")
 ax.set(xlabel="density (cells/mm³)", ylabel="median trace correlation")
 ax.legend()
 plt.show()
-'''),
+"""),
 ]
 
 # --------------------------------------------------------------------------- metrics
@@ -545,8 +571,13 @@ footprints are matched (IoU or cosine, Hungarian assignment), a global offset be
 the estimate's frame and the truth's is recovered, then traces are correlated and the
 motion correction is compared with the true shifts.
 """),
-    code(SETUP + '''
-from minisim.testing import Estimate, make_recording, score
+    code(
+        setup(
+            "BrainMotion, SpecWarning, footprint_roi_trace, global_shift_from_trajectories,\n    "
+            "hungarian_match, shift_rmse, trace_pearson",
+            testing="Estimate, make_recording, score",
+        )
+        + """
 
 rec = make_recording(n_cells=12, n_px=64 if SMALL else 128, duration_s=2.0 if SMALL else 6.0,
                      motion=BrainMotion(motion_amplitude_um=2.0, max_shift_um=4.0), seed=3)
@@ -554,22 +585,27 @@ gt = rec.ground_truth
 A_true = gt.A_observed.values
 C_true = gt.C.values
 print(gt)
-'''),
-    md("## Matching by IoU vs cosine\n\nA perturbed copy of the truth: footprints shifted by one pixel and rescaled."),
-    code('''
+"""
+    ),
+    md(
+        "## Matching by IoU vs cosine\n\nA perturbed copy of the truth: footprints shifted by one pixel and rescaled."
+    ),
+    code("""
 rng = np.random.default_rng(0)
 A_est = np.roll(A_true, 1, axis=2) * rng.uniform(0.5, 2.0, (len(A_true), 1, 1))
 for metric in ("iou", "cosine"):
     m = hungarian_match(A_est, A_true, metric=metric)
     print(f"{metric:7s} recall {m.recall():.2f}  mean similarity {m.mean_similarity:.3f}")
 fig, ax = plt.subplots(1, 2, figsize=(8, 3.6))
-for a, metric in zip(ax, ("iou", "cosine")):
+for a, metric in zip(ax, ("iou", "cosine"), strict=True):
     a.imshow(hungarian_match(A_est, A_true, metric=metric).similarity_matrix, vmin=0, vmax=1)
     a.set(title=metric, xlabel="true", ylabel="estimated")
 plt.show()
-'''),
-    md("## Global offsets\n\nAn estimate in a frame shifted by (3, −2) px: the offset comes back from the trajectories or from phase correlation."),
-    code('''
+"""),
+    md(
+        "## Global offsets\n\nAn estimate in a frame shifted by (3, −2) px: the offset comes back from the trajectories or from phase correlation."
+    ),
+    code("""
 offset = (3, -2)
 A_off = np.roll(A_true, offset, axis=(1, 2))
 for shift in (None, "auto"):
@@ -579,18 +615,20 @@ true_shifts = gt.shifts.values
 # A pipeline whose frame sits `offset` away reports corrections off by that much.
 estimate_correction = -(true_shifts + np.array(offset))
 print("offset from trajectories:", global_shift_from_trajectories(estimate_correction, true_shifts))
-'''),
+"""),
     md("## Trace correlation and motion RMSE"),
-    code('''
+    code("""
 noisy = C_true + rng.normal(0, 0.5, C_true.shape)
 pairs = tuple((k, k) for k in range(len(C_true)))
 r = trace_pearson(noisy, C_true, pairs)
 print(f"median trace r = {np.median(r):.3f}")
 correction = -gt.shifts.values + rng.normal(0, 0.3, gt.shifts.shape)
 print(f"motion RMSE = {shift_rmse(correction, gt.shifts.values, correction=True):.3f} px")
-'''),
-    md("## A mock pipeline, scored\n\nThresholded mean image as footprints, ROI means as traces, the true shifts (negated) plus noise as motion correction."),
-    code('''
+"""),
+    md(
+        "## A mock pipeline, scored\n\nThresholded mean image as footprints, ROI means as traces, the true shifts (negated) plus noise as motion correction."
+    ),
+    code("""
 def mock_pipeline(recording):
     movie = recording.observed.values.astype(float)
     A = recording.ground_truth.A_observed.values
@@ -603,7 +641,7 @@ def mock_pipeline(recording):
 
 report = score(mock_pipeline(rec), rec)
 print(report)
-'''),
+"""),
 ]
 
 # --------------------------------------------------------------------------- studio
@@ -616,7 +654,7 @@ Design a recording: scope and anatomy, which steps run, activity, then generate 
 is computed); "Save spec" and "copy as Python" take the design away. The same app runs
 as a web page with `minisim explore`.
 """),
-    code('''
+    code("""
 import os
 
 import panel as pn
@@ -627,11 +665,11 @@ pn.extension()
 SMALL = os.environ.get("MINISIM_NOTEBOOK_SMALL") == "1"
 studio = Studio(window_px=96 if SMALL else 256)
 studio.panel()
-'''),
+"""),
     md("The spec the controls describe, as code:"),
-    code('''
+    code("""
 print(studio.python_code.value)
-'''),
+"""),
 ]
 
 NOTEBOOKS = {
@@ -644,7 +682,11 @@ NOTEBOOKS = {
 
 def build(name: str) -> nbformat.NotebookNode:
     nb = new_notebook(cells=NOTEBOOKS[name])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"{name}-{i:02d}"  # stable ids: rebuilding gives identical files

@@ -106,9 +106,7 @@ def taus_from_timing(t_peak_s: float, fwhm_s: float) -> tuple[float, float]:
     τd = t_peak / u_peak(r) with u_peak = r·ln r / (r − 1), and τr = r·τd.
     """
     if t_peak_s <= 0 or fwhm_s <= 0:
-        raise ValueError(
-            f"t_peak_s={t_peak_s:g}, fwhm_s={fwhm_s:g}: both must be > 0 (seconds)"
-        )
+        raise ValueError(f"t_peak_s={t_peak_s:g}, fwhm_s={fwhm_s:g}: both must be > 0 (seconds)")
     target = t_peak_s / fwhm_s
 
     def mismatch(r):

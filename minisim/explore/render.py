@@ -17,9 +17,7 @@ def _figure(width_in: float, height_in: float):
     try:
         from matplotlib.figure import Figure
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            'pictures need matplotlib: pip install "minisim[explore]"'
-        ) from err
+        raise ImportError('pictures need matplotlib: pip install "minisim[explore]"') from err
     return Figure(figsize=(width_in, height_in), dpi=100)
 
 

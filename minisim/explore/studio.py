@@ -153,7 +153,9 @@ class Studio:
         self.level = w.FloatSlider(label="activity (sparse → dense)", start=0.0, end=1.0, step=0.05)
         self.tau_rise = w.FloatSlider(label="τ rise (s)", start=0.005, end=0.5, step=0.005)
         self.tau_decay = w.FloatSlider(label="τ decay (s)", start=0.05, end=3.0, step=0.05)
-        self.brightness_cv = w.FloatSlider(label="brightness spread (CV)", start=0, end=1, step=0.05)
+        self.brightness_cv = w.FloatSlider(
+            label="brightness spread (CV)", start=0, end=1, step=0.05
+        )
         self.kernel_info = pn.pane.Markdown("", sizing_mode="stretch_width")
         # generate
         self.duration = w.FloatInput(label="duration (s)", start=0.05, step=1.0)
@@ -365,7 +367,9 @@ class Studio:
             self.frame.value = n - 1
         self._frame_vmax = None
         t_peak, fwhm = kernel_timing(self.tau_rise.value, self.tau_decay.value)
-        self.kernel_info.object = f"kernel: peak at {t_peak * 1000:.0f} ms, FWHM {fwhm * 1000:.0f} ms"
+        self.kernel_info.object = (
+            f"kernel: peak at {t_peak * 1000:.0f} ms, FWHM {fwhm * 1000:.0f} ms"
+        )
         self._show_size()
         self.python_code.value = spec_to_python(spec)
         self.show_frame()
@@ -574,9 +578,7 @@ def serve(spec: Spec | None = None, *, port: int = 5006, show: bool = True):
 
     def app():
         pn.extension()
-        return pn.template.BootstrapTemplate(
-            title="minisim studio", main=[Studio(spec).panel()]
-        )
+        return pn.template.BootstrapTemplate(title="minisim studio", main=[Studio(spec).panel()])
 
     return pn.serve(
         {"/": app},
