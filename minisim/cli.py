@@ -277,6 +277,38 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_notebooks(args) -> int:
+    from .explore.notebooks import copy_notebooks, notebook_paths
+
+    if args.action == "list":
+        for name, path in notebook_paths().items():
+            print(f"{name:10s} {path}")
+        return 0
+    if args.directory is None:
+        raise UsageError("notebooks copy needs a directory: minisim notebooks copy DIR")
+    copied, skipped = copy_notebooks(args.directory)
+    for path in skipped:
+        print(f"skipped {path}: it already exists (minisim never overwrites your files)")
+    print(f"copied {len(copied)} notebook(s) into {args.directory}")
+    return 0
+
+
+def cmd_explore(args) -> int:
+    try:
+        from .explore.studio import require_panel, serve
+
+        require_panel()
+    except ImportError as err:  # the explore extra is missing
+        raise UsageError(str(err)) from err
+    spec = load_spec(args.spec) if args.spec else None
+    print(f"minisim studio on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        serve(spec, port=args.port, show=not args.no_browser)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = _OneLineParser(
@@ -364,6 +396,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="field of view in pixels (default 200)")  # fmt: skip
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(func=cmd_demo)
+
+    notebooks = sub.add_parser("notebooks", help="list the bundled notebooks or copy them to DIR")
+    notebooks.add_argument("action", choices=["list", "copy"])
+    notebooks.add_argument("directory", nargs="?", help="where to copy (never overwrites)")
+    notebooks.set_defaults(func=cmd_notebooks)
+
+    explore = sub.add_parser("explore", help="the studio in the browser: design, preview, generate")
+    explore.add_argument(
+        "spec", nargs="?", help="spec JSON to start from (default: the full chain)"
+    )
+    explore.add_argument("--port", type=int, default=5006, help="port on 127.0.0.1 (default 5006)")
+    explore.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    explore.set_defaults(func=cmd_explore)
     return parser
 
 
