@@ -234,29 +234,11 @@ def test_every_lazy_array_computes_to_its_declared_chunks_dtype_and_meta():
     import dask
     import dask.array as da
 
-    from minisim import (
-        Bleaching,
-        BrainMotion,
-        CellActivity,
-        CellOptics,
-        Composite,
-        IlluminationProfile,
-        Leakage,
-        Neuropil,
-        PlaceNeurons,
-        Sensor,
-        Spec,
-        Vasculature,  # fmt: skip
-        VesselLayer,
-        Vignette,
-        simulate,
-    )
+    from minisim import Spec, simulate
 
-    from .conftest import small_acquisition
+    from .conftest import full_chain_steps, small_acquisition
 
-    steps = [PlaceNeurons(), CellActivity(), Bleaching(), CellOptics(), Composite(), Neuropil(),
-             Vasculature(enabled=True, layers=[VesselLayer()]), BrainMotion(motion_amplitude_um=1.0),
-             IlluminationProfile(), Vignette(), Leakage(), Sensor()]  # fmt: skip
+    steps = full_chain_steps()
     spec = Spec(acquisition=small_acquisition(px=32, duration_s=1.5), seed=2, steps=steps)
     ds = simulate(spec, chunks=7).dataset
     checked = 0

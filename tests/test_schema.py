@@ -7,27 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from minisim import (
-    Bleaching,
-    BrainMotion,
-    CellActivity,
-    CellOptics,
-    Composite,
-    IlluminationProfile,
-    Leakage,
-    Neuropil,
-    PlaceNeurons,
-    Sensor,
-    Spec,
-    Vasculature,  # fmt: skip
-    VesselLayer,
-    Vignette,
-    simulate,
-)
+from minisim import Spec, simulate
 from minisim.schema import dataset_schema
 from minisim.steps import registered_steps
 
-from .conftest import small_acquisition
+from .conftest import full_chain_steps, small_acquisition
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "dataset.md"
 ROW = re.compile(r"^\| (`[^|]+`) \| ([^|]*) \| ([^|]*) \|", re.M)
@@ -71,9 +55,7 @@ def test_every_row_of_the_reference_page_is_in_the_schema():
 
 
 def test_a_full_recording_matches_the_schema():
-    steps = [PlaceNeurons(), CellActivity(), Bleaching(), CellOptics(), Composite(), Neuropil(),
-             Vasculature(enabled=True, layers=[VesselLayer()]), BrainMotion(motion_amplitude_um=1.0),
-             IlluminationProfile(), Vignette(), Leakage(), Sensor()]  # fmt: skip
+    steps = full_chain_steps()
     ds = simulate(
         Spec(acquisition=small_acquisition(px=40, duration_s=1.0), seed=1, steps=steps)
     ).dataset
