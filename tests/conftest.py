@@ -21,6 +21,16 @@ def small_acquisition(
     )
 
 
+def full_chain_steps(motion_um: float = 1.0) -> list:
+    """Every built-in step, each doing something (vessels enabled, some motion)."""
+    import minisim as ms
+
+    return [ms.PlaceNeurons(), ms.CellActivity(), ms.Bleaching(), ms.CellOptics(),
+            ms.Composite(), ms.Neuropil(), ms.Vasculature(enabled=True, layers=[ms.VesselLayer()]),
+            ms.BrainMotion(motion_amplitude_um=motion_um), ms.IlluminationProfile(),
+            ms.Vignette(), ms.Leakage(), ms.Sensor()]  # fmt: skip
+
+
 @pytest.fixture
 def ladder_acq() -> Acquisition:
     """The examples ladder's acquisition: 200 µm field at 1 µm/px, 20 s at 20 fps."""

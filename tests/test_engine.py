@@ -226,3 +226,32 @@ def test_a_recipe_constant_ships_its_arguments_not_its_value():
 
 def _add_field_sum(start, stop, frames, field):
     return frames + field.sum(dtype=np.float32)
+
+
+def test_every_lazy_array_computes_to_its_declared_chunks_dtype_and_meta():
+    # The engine builds some graphs by hand (map_ranges, scan, recut): check them the way
+    # dask checks its own arrays, block by block, on a full chain.
+    import dask
+    import dask.array as da
+
+    from minisim import Spec, simulate
+
+    from .conftest import full_chain_steps, small_acquisition
+
+    steps = full_chain_steps()
+    spec = Spec(acquisition=small_acquisition(px=32, duration_s=1.5), seed=2, steps=steps)
+    ds = simulate(spec, chunks=7).dataset
+    checked = 0
+    for name, var in ds.variables.items():
+        arr = var.data
+        if not isinstance(arr, da.Array):
+            continue
+        blocks = dask.compute(*arr.to_delayed(optimize_graph=False).ravel(), scheduler="sync")
+        for index, block in zip(np.ndindex(*arr.numblocks), blocks, strict=True):
+            expected = tuple(arr.chunks[axis][i] for axis, i in enumerate(index))
+            assert np.shape(block) == expected, (name, index, np.shape(block), expected)
+            assert np.asarray(block).dtype == arr.dtype, (name, np.asarray(block).dtype, arr.dtype)
+            assert type(np.asarray(block)) is type(arr._meta), (name, type(arr._meta))
+            assert arr._meta.dtype == arr.dtype and arr._meta.ndim == arr.ndim, name
+        checked += 1
+    assert checked >= 10

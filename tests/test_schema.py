@@ -8,29 +8,18 @@ from pathlib import Path
 import numpy as np
 
 from minisim import (
-    Bleaching,
-    BrainMotion,
-    CellActivity,
-    CellOptics,
-    Composite,
     DroppedFrames,
-    IlluminationProfile,
     ImageSensor,
-    Leakage,
-    Neuropil,
-    PlaceNeurons,
-    Sensor,
     Spec,
-    Vasculature,  # fmt: skip
+    Vasculature,
     VesselDilation,
     VesselLayer,
-    Vignette,
     simulate,
 )
 from minisim.schema import dataset_schema
 from minisim.steps import registered_steps
 
-from .conftest import small_acquisition
+from .conftest import full_chain_steps, small_acquisition
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "dataset.md"
 ROW = re.compile(r"^\| (`[^|]+`) \| ([^|]*) \| ([^|]*) \|", re.M)
@@ -74,11 +63,11 @@ def test_every_row_of_the_reference_page_is_in_the_schema():
 
 
 def test_a_full_recording_matches_the_schema():
-    steps = [PlaceNeurons(), CellActivity(), Bleaching(), CellOptics(), Composite(), Neuropil(),
-             Vasculature(enabled=True, layers=[VesselLayer()], dilation=VesselDilation()),
-             BrainMotion(motion_amplitude_um=1.0),
-             IlluminationProfile(), Vignette(), Leakage(), Sensor(),
-             DroppedFrames(drop_probability=0.1, timestamp_jitter_s=0.001)]  # fmt: skip
+    # Every built-in step, with the realism effects on: breathing vessels, a real CMOS
+    # sensor and dropped frames.
+    steps = [s for s in full_chain_steps() if s.kind != "vasculature"]
+    steps += [Vasculature(enabled=True, layers=[VesselLayer()], dilation=VesselDilation()),
+              DroppedFrames(drop_probability=0.1, timestamp_jitter_s=0.001)]  # fmt: skip
     acq = small_acquisition(px=40, duration_s=1.0)
     real_sensor = ImageSensor(**{**acq.image_sensor.model_dump(), "black_level_adu": 5.0,
                                  "dark_current_e_per_s": 10.0, "prnu": 0.01,

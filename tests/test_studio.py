@@ -67,6 +67,21 @@ def test_generate_writes_a_store_equal_to_the_spec(studio, tmp_path):
     assert studio.progress.value == 100
 
 
+def test_generate_writes_nwb_and_tiff_by_suffix(studio, tmp_path):
+    import tifffile
+
+    spec = studio.current_spec()
+    movie = simulate(spec).observed.values
+    assert studio.generate(spec, str(tmp_path / "out.tif"))["error"] is None
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out.tif"), movie)
+    assert studio.generate(spec, str(tmp_path / "out.nwb"))["error"] is None
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(tmp_path / "out.nwb"), "r") as io:
+        series = next(iter(io.read().acquisition.values()))
+        assert series.data.shape[0] == movie.shape[0]
+
+
 def test_generate_never_replaces_a_users_files(studio, tmp_path):
     mine = tmp_path / "mine.zarr"
     mine.mkdir()

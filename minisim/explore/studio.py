@@ -161,7 +161,8 @@ class Studio:
         self.duration = w.FloatInput(label="duration (s)", start=0.05, step=1.0)
         self.fps = w.FloatInput(label="fps", start=1.0, step=1.0)
         self.seed = w.IntInput(label="seed", start=0, step=1)
-        self.output_path = w.TextInput(label="output (.zarr, .avi or .mkv)", value="recording.zarr")
+        self.output_path = w.TextInput(label="output (.zarr, .nwb, .tif, .avi or .mkv)",
+                                       value="recording.zarr")  # fmt: skip
         self.size_info = pn.pane.Markdown("")
         self.generate_button = w.Button(label="Generate", color="primary")
         self.progress = pn.indicators.Progress(value=0, max=100, visible=False)
@@ -454,7 +455,8 @@ class Studio:
         self.generate(spec, path, background=True)
 
     def generate(self, spec: Spec, path: str, *, background: bool = False) -> dict:
-        """Write ``spec``'s full recording to ``path`` (.zarr store or .avi/.mkv video).
+        """Write ``spec``'s full recording to ``path``: a .zarr store, an .nwb file, a
+        .tif/.tiff stack or an .avi/.mkv video (by the suffix).
 
         Never replaces anything: an existing path is refused before any work.
         Returns the job's state dict (``done``, ``error``, ``summary``).
@@ -498,9 +500,14 @@ class Studio:
                 warnings.simplefilter("ignore", SpecWarning)
                 rec = simulate(spec)
             with Count():
-                if Path(path).suffix.lower() in (".avi", ".mkv"):
+                suffix = Path(path).suffix.lower()
+                if suffix in (".avi", ".mkv"):
                     vmax = None if spec.step("sensor") else float(rec.observed.max())
                     rec.write_video(path, vmax=vmax, progress=False)
+                elif suffix == ".nwb":
+                    rec.to_nwb(path, progress=False)
+                elif suffix in (".tif", ".tiff"):
+                    rec.to_tiff(path, progress=False)
                 else:
                     rec.to_zarr(path, mode="w-")
             n, h, w = rec.observed.shape
