@@ -257,8 +257,8 @@ class Recording:
         Rebuilds the same graph (same spec, stage and chunks) with timed kernels, writes
         it to ``store`` (a temporary store, removed after, when ``None``) with the local
         threaded scheduler, and returns a :class:`~minisim.engine.profile.StepProfile`:
-        seconds per step, then writing and other, and the wall time. Other runs never
-        pay for it: without a profile the graph holds the bare kernels.
+        seconds per step, then writing, ground truth and other, and the wall time. Other
+        runs never pay for it: without a profile the graph holds the bare kernels.
         """
         from .engine.profile import run_profiled
         from .io.zarr_store import profiled_write
