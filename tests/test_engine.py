@@ -21,6 +21,7 @@ from minisim.engine import (
     stable_id,
     stream,
 )
+from minisim.engine.chunks import FRAME_COPIES
 
 
 def test_streams_are_keyed_not_ordered():
@@ -48,22 +49,20 @@ def test_chunk_policy():
     assert split_evenly(8, 4) == (4, 4)
     assert split_evenly(3, 10) == (3,)
     frame_bytes = 200 * 200 * 4
-    # Size-bound: 64 MiB holds 419 frames → 24 chunks needed, already whole rounds of 2.
-    with dask.config.set({"array.chunk-size": "64MiB"}):
+    work = FRAME_COPIES * frame_bytes  # what one frame counts against the chunk size
+    # Size-bound: 64 MiB holds 209 frames → 48 chunks needed, already whole rounds of 2.
+    with dask.config.set({"array.chunk-size": "64MiB"}, num_workers=2):
         auto = normalize_chunks(None, 10_000, frame_bytes)
-    assert auto == auto_frame_chunks(10_000, frame_bytes, target_bytes=64 * 2**20, threads=2)
-    assert auto_frame_chunks(10_000, frame_bytes, target_bytes=64 * 2**20, threads=2) == (
-        (417,) * 23 + (409,)
-    )
+    assert auto == (209,) * 47 + (177,)
     # dask's setting is honoured: a quarter of the size, about four times the chunks.
     small = auto_frame_chunks(10_000, frame_bytes, target_bytes=16 * 2**20, threads=2)
-    assert len(small) == 98 and max(small) <= 16 * 2**20 // frame_bytes
+    assert len(small) == 193 and max(small) == 16 * 2**20 // work
     # Small recording: two chunks per thread, balanced (the old policy gave 311 + 89).
-    assert auto_frame_chunks(400, frame_bytes, target_bytes=311 * frame_bytes, threads=2) == (
-        (100,) * 4
+    assert auto_frame_chunks(400, frame_bytes, target_bytes=311 * work, threads=2) == (100,) * 4
+    # A chunk count that is a multiple of the threads (10 needed by size → 12 with 3 threads).
+    assert auto_frame_chunks(500, 2**20, target_bytes=100 * 2**20, threads=3) == (
+        (42,) * 11 + (38,)
     )
-    # A chunk count that is a multiple of the threads (5 needed by size → 6 with 3 threads).
-    assert auto_frame_chunks(500, 2**20, target_bytes=100 * 2**20, threads=3) == (84,) * 5 + (80,)
     # Too few frames for two chunks per thread: no chunk below the minimum length.
     assert auto_frame_chunks(100, frame_bytes, threads=4) == (34, 34, 32)
     assert auto_frame_chunks(40, frame_bytes, threads=8) == (40,)
@@ -74,7 +73,7 @@ def test_chunk_policy():
         for threads in (1, 2, 3, 7, 16):
             got = auto_frame_chunks(frames, frame_bytes, target_bytes=8 * 2**20, threads=threads)
             assert sum(got) == frames and len(set(got[:-1])) <= 1 and got[-1] <= got[0]
-            assert max(got) <= max(8 * 2**20 // frame_bytes, 1)
+            assert max(got) <= max(8 * 2**20 // work, 1)
     # The user's chunks always win.
     assert normalize_chunks({"frame": 7}, 20, frame_bytes) == (7, 7, 6)
     assert normalize_chunks(-1, 20, frame_bytes) == (20,)

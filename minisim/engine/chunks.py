@@ -2,9 +2,13 @@
 
 Automatic frame chunks follow two rules, in this order:
 
-* **size** — about dask's ``array.chunk-size`` of float32 work per chunk (the canvas frame
-  counts, not the stored dtype), so ``dask.config.set({"array.chunk-size": "32MiB"})``
-  bounds memory the way it does for any dask array;
+* **size** — a chunk's pixel work fits dask's ``array.chunk-size``, counting
+  :data:`FRAME_COPIES` float32 canvas frames per frame (the pixel chain holds the tissue
+  movie and its shifted crop at once; the stored dtype does not matter), so
+  ``dask.config.set({"array.chunk-size": "32MiB"})`` bounds memory the way it does for any
+  dask array. At dask's default of 128 MiB a 512 × 512 px chunk holds 56 frames: a 2-thread
+  Zarr write of the full chain peaks at 1.1 GiB, where counting one copy (113 frames)
+  peaked at 1.4 GiB;
 * **parallelism** — at least two chunks per worker thread when the recording has
   :data:`MIN_FRAMES_PER_CHUNK` frames for each, and a chunk count that is a multiple of
   the thread count, so the last round of tasks keeps every core busy.
@@ -26,6 +30,9 @@ from dask.utils import parse_bytes
 
 #: The chunk size used when dask's ``array.chunk-size`` cannot be read.
 TARGET_CHUNK_BYTES = 128 * 2**20
+#: Float32 canvas frames the pixel chain holds per frame of its chunk, as counted against
+#: ``array.chunk-size``.
+FRAME_COPIES = 2
 #: Chunks per worker thread the automatic policy aims for (so no core idles at the end).
 CHUNKS_PER_THREAD = 2
 #: Fewer frames than this per chunk is not worth a task of its own (per-task overhead,
@@ -82,6 +89,8 @@ def auto_frame_chunks(
 ) -> tuple[int, ...]:
     """Balanced, regular frame chunks that fit the chunk size and keep every thread busy.
 
+    ``frame_bytes`` is one float32 canvas frame; :data:`FRAME_COPIES` of it count per frame.
+
     ``n`` chunks of ``ceil(n_frames / n)`` frames, where ``n`` is the smallest multiple of
     the thread count that is at least the chunks the size needs and, while every chunk
     keeps :data:`MIN_FRAMES_PER_CHUNK` frames, at least :data:`CHUNKS_PER_THREAD` per thread.
@@ -89,7 +98,7 @@ def auto_frame_chunks(
     if n_frames <= 0:
         return (0,)
     threads = worker_threads() if threads is None else max(1, threads)
-    by_size = math.ceil(n_frames / items_per_chunk(frame_bytes, target_bytes))
+    by_size = math.ceil(n_frames / items_per_chunk(FRAME_COPIES * frame_bytes, target_bytes))
     wanted = max(by_size, CHUNKS_PER_THREAD * threads)
     wanted = math.ceil(wanted / threads) * threads  # whole rounds: no core idles at the end
     # Never cut below the minimum chunk length, unless the size itself demands it.
