@@ -105,10 +105,17 @@ def cmd_run(args) -> int:
 
     spec = load_spec(args.spec)
     start = time.perf_counter()
+    if args.profile and args.resume:
+        raise UsageError("--profile times a whole write: drop --resume (or --profile)")
     rec = simulate(spec, until=args.until, chunks=args.chunks)
     with scheduler(args.scheduler):
-        rec.to_zarr(args.output, mode="resume" if args.resume else "w")
+        if args.profile:
+            profile = rec.profile(args.output)
+        else:
+            rec.to_zarr(args.output, mode="resume" if args.resume else "w")
     print(f"wrote {args.output}: {_describe(rec)} in {time.perf_counter() - start:.1f} s")
+    if args.profile:
+        print(profile)
     return 0
 
 
@@ -336,6 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", required=True, help="store path or fsspec URL")
     run.add_argument("--until", default=None, help="stop after this stage")
     run.add_argument("--resume", action="store_true", help="finish an interrupted write")
+    run.add_argument(
+        "--profile",
+        action="store_true",
+        help="time each step's kernels and the writing, and print the table",
+    )
     run.set_defaults(func=cmd_run)
 
     video = sub.add_parser(

@@ -286,6 +286,21 @@ class Recording:
         )
         return movie.copy(data=counts).rename("expected_counts")
 
+    def profile(self, store=None):
+        """Write this recording once with every step's kernels timed; the time per step.
+
+        Rebuilds the same graph (same spec, stage and chunks) with timed kernels, writes
+        it to ``store`` (a temporary store, removed after, when ``None``) with the local
+        threaded scheduler, and returns a :class:`~minisim.engine.profile.StepProfile`:
+        seconds per step, then writing, ground truth and other, and the wall time. Other
+        runs never pay for it: without a profile the graph holds the bare kernels.
+        """
+        from .engine.profile import run_profiled
+        from .io.zarr_store import profiled_write
+
+        with profiled_write(self, store) as (build, truth):
+            return run_profiled(build, steps=self.dataset.attrs["steps_run"], labels=truth)
+
     def compute(self, **kwargs) -> Recording:
         """A recording with every array computed into memory (one pass, shared work)."""
         computed = self.dataset.compute(**kwargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dask.base import tokenize
 
 from .engine import Scene, normalize_chunks
+from .engine.profile import step_timer
 from .limits import check_machine
 from .recording import Recording, assemble
 from .spec import Spec
@@ -21,7 +22,9 @@ def simulate(spec: Spec, *, until: str | None = None, chunks=None) -> Recording:
     until : str, optional
         Stop after this stage (a stage name such as ``"cells_only"``, or a step kind).
     chunks : int, dict or None
-        Frames per chunk: ``None``/``"auto"`` (about 64 MiB of float32 work per chunk),
+        Frames per chunk: ``None``/``"auto"`` (dask's ``array.chunk-size`` of float32 work,
+        at least two chunks per thread when there are enough frames; see
+        :mod:`minisim.engine.chunks`),
         an int, ``{"frame": n}``, or ``-1`` for one chunk. Results do not depend on it.
 
     Returns
@@ -55,9 +58,11 @@ def simulate(spec: Spec, *, until: str | None = None, chunks=None) -> Recording:
         if step.writes_movie and not prepared:
             # Whole-recording statistics first, so pixel chunks never wait on them.
             for later in steps[steps.index(step) :]:
-                scene = later.prepare(scene)
+                with step_timer(later.kind):  # a no-op unless a profile is being built
+                    scene = later.prepare(scene)
             prepared = True
-        built = step.build(scene).evolve(steps_run=(*scene.steps_run, step.kind))
+        with step_timer(step.kind):
+            built = step.build(scene).evolve(steps_run=(*scene.steps_run, step.kind))
         check_outputs(step, scene, built)
         scene = built
         if spec.output.save_intermediates and step.writes_movie and scene.movie is not None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import dask
 import numpy as np
 import pytest
 
 from minisim.engine import (
-    TARGET_CHUNK_BYTES,
     Footprints,
     ScanOutput,
+    auto_frame_chunks,
     constant,
     map_ranges,
     normalize_chunks,
@@ -20,6 +21,7 @@ from minisim.engine import (
     stable_id,
     stream,
 )
+from minisim.engine.chunks import FRAME_COPIES
 
 
 def test_streams_are_keyed_not_ordered():
@@ -47,8 +49,32 @@ def test_chunk_policy():
     assert split_evenly(8, 4) == (4, 4)
     assert split_evenly(3, 10) == (3,)
     frame_bytes = 200 * 200 * 4
-    auto = normalize_chunks(None, 10_000, frame_bytes)
-    assert auto[0] == TARGET_CHUNK_BYTES // frame_bytes and sum(auto) == 10_000
+    work = FRAME_COPIES * frame_bytes  # what one frame counts against the chunk size
+    # Size-bound: 64 MiB holds 209 frames → 48 chunks needed, already whole rounds of 2.
+    with dask.config.set({"array.chunk-size": "64MiB"}, num_workers=2):
+        auto = normalize_chunks(None, 10_000, frame_bytes)
+    assert auto == (209,) * 47 + (177,)
+    # dask's setting is honoured: a quarter of the size, about four times the chunks.
+    small = auto_frame_chunks(10_000, frame_bytes, target_bytes=16 * 2**20, threads=2)
+    assert len(small) == 193 and max(small) == 16 * 2**20 // work
+    # Small recording: two chunks per thread, balanced (the old policy gave 311 + 89).
+    assert auto_frame_chunks(400, frame_bytes, target_bytes=311 * work, threads=2) == (100,) * 4
+    # A chunk count that is a multiple of the threads (10 needed by size → 12 with 3 threads).
+    assert auto_frame_chunks(500, 2**20, target_bytes=100 * 2**20, threads=3) == (
+        (42,) * 11 + (38,)
+    )
+    # Too few frames for two chunks per thread: no chunk below the minimum length.
+    assert auto_frame_chunks(100, frame_bytes, threads=4) == (34, 34, 32)
+    assert auto_frame_chunks(40, frame_bytes, threads=8) == (40,)
+    with dask.config.set(num_workers=3):
+        assert len(normalize_chunks(None, 600, frame_bytes)) == 6
+    # Regular (what Zarr needs) and complete, whatever the sizes.
+    for frames in (1, 31, 64, 65, 400, 401, 999, 10_007):
+        for threads in (1, 2, 3, 7, 16):
+            got = auto_frame_chunks(frames, frame_bytes, target_bytes=8 * 2**20, threads=threads)
+            assert sum(got) == frames and len(set(got[:-1])) <= 1 and got[-1] <= got[0]
+            assert max(got) <= max(8 * 2**20 // work, 1)
+    # The user's chunks always win.
     assert normalize_chunks({"frame": 7}, 20, frame_bytes) == (7, 7, 6)
     assert normalize_chunks(-1, 20, frame_bytes) == (20,)
     assert normalize_chunks(5, 20, frame_bytes) == (5, 5, 5, 5)

@@ -4,7 +4,7 @@ Nothing here knows any physics; steps bring the kernels, the engine wires them i
 dask graphs whose results do not depend on chunking or scheduler.
 """
 
-from .chunks import TARGET_CHUNK_BYTES, normalize_chunks, split_evenly
+from .chunks import TARGET_CHUNK_BYTES, auto_frame_chunks, normalize_chunks, split_evenly
 from .graph import as_delayed, constant, map_ranges, recipe, recut
 from .rng import stable_id, stream
 from .scan import SCAN_BLOCK, ScanOutput, scan
@@ -18,6 +18,7 @@ __all__ = [
     "ScanOutput",
     "Scene",
     "as_delayed",
+    "auto_frame_chunks",
     "constant",
     "map_ranges",
     "normalize_chunks",

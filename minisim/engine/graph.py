@@ -16,6 +16,8 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
+from .profile import timed
+
 
 class _Constant:
     """A small object stored once in a graph and referenced by key from many tasks.
@@ -73,7 +75,7 @@ def recipe(prefix: str, func, *args, token=None) -> _Constant:
     hashes ``token`` when given (e.g. the step's JSON), else ``func`` and ``args``.
     """
     key = (f"{prefix}-{tokenize(func, *args) if token is None else tokenize(token)}",)
-    return _Constant(None, key, recipe=(func, *args))
+    return _Constant(None, key, recipe=(timed(func, prefix), *args))
 
 
 def as_delayed(arr: da.Array) -> Delayed:
@@ -133,6 +135,7 @@ def map_ranges(
     """
     chunks = tuple(int(c) for c in chunks)
     bounds = _offsets(chunks)
+    func = timed(func, name)  # itself unless a profile is being built
     dsk: dict = {}
     deps = []
     input_keys = []

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import fsspec
@@ -210,6 +212,32 @@ def write_recording_lazily(rec, store, *, mode: str = "w", storage_options=None)
     writes = [ds.to_zarr(_zarr_target(where), mode="w-", compute=False,
                          **_zarr_options(storage_options))]  # fmt: skip
     return delayed(_finish, pure=False)(where, storage_options, None, writes)
+
+
+@contextmanager
+def profiled_write(rec, store=None):
+    """A builder of ``rec``'s write, rebuilt from its spec (same stage and chunks) so the
+    kernels can be timed; into a temporary store, removed after, when ``store`` is None.
+
+    Yields the builder and the layer-name prefixes of the ground-truth variables."""
+    from ..simulate import simulate
+
+    steps_run = list(rec.dataset.attrs["steps_run"])
+    until = steps_run[-1] if steps_run else None
+    chunks = rec.observed.chunks[0] if rec.observed.chunks is not None else None
+
+    def build():
+        again = simulate(rec.spec, until=until, chunks=chunks)
+        return write_recording_lazily(again, where, mode="w")
+
+    truth = dict.fromkeys(("truth", *map(str, rec.dataset.variables)), "ground truth")
+    if store is not None:
+        where = store
+        yield build, truth
+        return
+    with tempfile.TemporaryDirectory(prefix="minisim-profile-") as tmp:
+        where = Path(tmp) / "profile.zarr"
+        yield build, truth
 
 
 def _zarr_target(where):
