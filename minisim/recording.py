@@ -158,6 +158,21 @@ class GroundTruth:
         keep = np.asarray(self.detectable.values, bool)
         return self._derived(np.flatnonzero(keep))
 
+    @property
+    def n_spikes(self) -> xr.DataArray:
+        """(cell,) total spikes of each cell over the recording, numpy-backed.
+
+        The per-cell reduction of the lazy ``S`` people reach for first (ranking cells by
+        activity: ``np.argsort(gt.n_spikes)``); computed on first read (cell-domain work,
+        no pixels) and kept. Other reductions of lazy arrays: add ``.values``, e.g.
+        ``np.argsort(gt.C.max("frame").values)``.
+        """
+        cached = self.__dict__.get("_n_spikes")
+        if cached is None:
+            cached = self.__getattr__("S").sum("frame").compute().rename("n_spikes")
+            self.__dict__["_n_spikes"] = cached
+        return cached
+
     # -- eager-implementation names ---------------------------------------------------------
 
     @property
