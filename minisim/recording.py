@@ -62,11 +62,12 @@ class _CellTable:
         lazy = [
             name
             for name, variable in ds.variables.items()
-            if isinstance(variable.data, da.Array) and (_is_per_cell(variable) or variable.ndim == 0)
+            if isinstance(variable.data, da.Array)
+            and (_is_per_cell(variable) or variable.ndim == 0)
         ]
         values = dask.compute(*(ds.variables[name].data for name in lazy)) if lazy else ()
         coords, data_vars = {}, {}
-        for name, value in zip(lazy, values):
+        for name, value in zip(lazy, values, strict=True):
             variable = ds.variables[name]
             target = coords if name in ds.coords else data_vars
             target[name] = xr.Variable(variable.dims, np.asarray(value), variable.attrs)

@@ -44,7 +44,7 @@ def test_per_cell_reads_compute_once():
     assert isinstance(rec.dataset["detectable"].data, da.Array), "the fixture must be lazy"
     with CountComputes() as counter:
         flags = [bool(rec.ground_truth.detectable[u]) for u in range(gt.n_units) for _ in range(9)]
-        gt.amplitude.values, gt.centers_um.values, gt.focal_depth_um, gt.in_focus.values
+        _ = gt.amplitude.values, gt.centers_um.values, gt.focal_depth_um, gt.in_focus.values
     assert counter.n == 1, f"{counter.n} computations for repeated per-cell reads"
     assert flags == [f for f in np.asarray(rec.dataset["detectable"].values) for _ in range(9)]
     assert rec.ground_truth is gt  # one view per recording, so the cache is shared
@@ -73,7 +73,7 @@ def test_simulate_and_ground_truth_view_compute_nothing():
     with CountComputes() as counter:
         rec = make_recording()
         gt = rec.ground_truth
-        gt.n_units, gt.C, gt.S, gt.A_planted
+        _ = gt.n_units, gt.C, gt.S, gt.A_planted
     assert counter.n == 0
 
 
