@@ -76,7 +76,7 @@ def main() -> None:
     print(rec)
     print(
         f"focal plane {gt.focal_depth_um:.1f} µm; {int(gt.detectable.sum())} of "
-        f"{int(gt.in_fov.sum())} cells in the field are detectable"
+        f"{gt.n_units} cells in the field are detectable"
     )
 
     store = rec.to_zarr("rung6_full_recording.zarr")  # one pass over the movie
