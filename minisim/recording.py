@@ -289,6 +289,34 @@ class Recording:
         return cached[1]
 
     @property
+    def observed_movie(self) -> xr.DataArray:
+        """Alias of :attr:`observed` (minisim 1.0's name; dims here are ``frame, y, x``)."""
+        return self.observed
+
+    @property
+    def snapshots(self) -> dict[str, xr.DataArray]:
+        """Stage name → the (lazy) movie after that stage, for the kept snapshots
+        (``Output(save_intermediates=True)``); empty otherwise. Same arrays as
+        :meth:`stage`, so computing several at once shares the work."""
+        return {stage: self.dataset[f"stage_{stage}"] for stage in self.stages}
+
+    def save(self, path, *, mode: str = "w", storage_options=None):
+        """Alias of :meth:`to_zarr` (minisim 1.0's name): write a Zarr store.
+
+        The store is this package's layout (not minisim 1.0's); reopen it with
+        :meth:`Recording.load` or :func:`minisim.open_recording`.
+        """
+        return self.to_zarr(path, mode=mode, storage_options=storage_options)
+
+    @staticmethod
+    def load(path, *, storage_options=None) -> Recording:
+        """Alias of :func:`minisim.open_recording` (minisim 1.0's name): reopen a store
+        lazily."""
+        from .io.zarr_store import open_recording
+
+        return open_recording(path, storage_options=storage_options)
+
+    @property
     def stages(self) -> list[str]:
         """Names of the stage snapshots kept (``Output(save_intermediates=True)``)."""
         return list(self.dataset.attrs.get("stages", []))
@@ -327,7 +355,9 @@ class Recording:
         fps : float
             Playback rate (default: the acquisition's frame rate).
         codec : str
-            ``"ffv1"`` (lossless, default), ``"rawvideo"``, or any codec ffmpeg offers.
+            ``"ffv1"`` (lossless, default), ``"rawvideo"``, or any codec ffmpeg offers;
+            the FourCC names ``"Y800"`` (= ``"rawvideo"``) and ``"MJPG"`` (motion JPEG,
+            lossy) work too.
         """
         from .video import write_movie
 
