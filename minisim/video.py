@@ -47,7 +47,7 @@ def _import_av():
         import av
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
-            'writing video needs PyAV: pip install "minisim[video]" (or "minisim[notebook]")'
+            'writing video needs PyAV: pip install ".[video]" in the minisim source tree'
         ) from err
     return av
 
