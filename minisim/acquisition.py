@@ -312,6 +312,19 @@ class Acquisition(FrozenModel):
         """``round(duration_s·fps)``, half to even."""
         return round(self.duration_s * self.fps)
 
+    def frames(self, seconds: float) -> float:
+        """A duration in frames (not rounded): ``seconds·fps``."""
+        return seconds * self.fps
+
+    def per_frame(self, rate_hz: float) -> float:
+        """A rate (events or probability per second) per frame: ``rate_hz / fps``."""
+        return rate_hz / self.fps
+
+    def decay_per_frame(self, tau_s: float) -> float:
+        """The factor an exponential with time constant ``tau_s`` decays by in one frame,
+        ``exp(−1/(tau_s·fps))`` (the same bits on every CPU)."""
+        return float(pm.exp(-1.0 / self.frames(tau_s)))
+
     @property
     def fov_shape(self) -> tuple[int, int]:
         return (self.image_sensor.n_px_height, self.image_sensor.n_px_width)

@@ -8,6 +8,7 @@ from .engine import Scene, normalize_chunks
 from .limits import check_machine
 from .recording import Recording, assemble
 from .spec import Spec
+from .steps.context import LightPath
 
 #: What to use instead of minisim 1.0's per-stage timing, which an eager run could do.
 PERF_HINT = (
@@ -50,6 +51,7 @@ def simulate(spec: Spec, *, until: str | None = None, chunks=None, perf=None) ->
     check_machine(spec, frame_chunks)  # graph size and eager memory, before any step builds
     scene = Scene(
         spec=spec,
+        context=LightPath.from_spec(spec),
         seed=spec.seed,
         n_frames=acq.n_frames,
         frame_chunks=frame_chunks,

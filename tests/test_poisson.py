@@ -31,7 +31,7 @@ def _chi_square_p(counts: np.ndarray, mean: float) -> float:
     observed = np.bincount(np.clip(counts.astype(np.int64), lo, hi) - lo, minlength=values.size)
     # Pool neighbouring bins until each expects ≥ 20.
     pooled_o, pooled_e, acc_o, acc_e = [], [], 0.0, 0.0
-    for o, e in zip(observed, expected):
+    for o, e in zip(observed, expected, strict=True):
         acc_o, acc_e = acc_o + o, acc_e + e
         if acc_e >= 20:
             pooled_o.append(acc_o), pooled_e.append(acc_e)

@@ -8,9 +8,11 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+from dask import delayed
 from dask.base import tokenize
+from dask.delayed import Delayed
 
-from .graph import map_ranges
+from .graph import as_delayed, map_ranges
 
 
 def _frozen(mapping=None) -> MappingProxyType:
@@ -27,7 +29,10 @@ class Scene:
     Attributes
     ----------
     spec : object
-        The spec being simulated (opaque to the engine; steps read their context from it).
+        The spec being simulated (opaque to the engine).
+    context : object
+        Facts several steps need, resolved from the whole spec before any step builds
+        (opaque to the engine; the steps' ``LightPath``).
     seed : int
         Master seed of the keyed random streams.
     n_frames : int
@@ -75,6 +80,7 @@ class Scene:
 
     spec: Any
     seed: int
+    context: Any = field(default=None, kw_only=True)
     n_frames: int
     frame_chunks: tuple[int, ...]
     fov_shape: tuple[int, int]
@@ -154,6 +160,26 @@ class Scene:
             after=list(self.statistics.values()),
             recompute_inputs=fused,
         )
+
+    def cell_call(self, parts, func, *args):
+        """``func(*args)`` for small cell-domain work: run now when every argument is
+        concrete, else one lazy task named after ``parts`` (when an argument depends on
+        frames, e.g. a focal plane chosen from the traces). Dask arrays among ``args``
+        are passed as single values."""
+        lazy = [as_delayed(a) if isinstance(a, da.Array) else a for a in args]
+        if not any(isinstance(a, Delayed) for a in lazy):
+            return func(*args)
+        return delayed(func, pure=True)(*lazy, dask_key_name=self.layer_name(*parts))
+
+    def cell_array(self, parts, value, shape, dtype):
+        """A :meth:`cell_call` result as an array: unchanged when concrete, a dask array of
+        the given shape and dtype (a layer named after ``parts``) when lazy."""
+        if isinstance(value, Delayed):
+            dtype = np.dtype(dtype)
+            as_array = delayed(np.asarray, pure=True)(value, dtype.str)  # floats become 0-d
+            return da.from_delayed(as_array, tuple(shape), dtype=dtype,
+                                   name=self.layer_name(*parts))  # fmt: skip
+        return value
 
     def layer_name(self, *parts: str) -> str:
         """A deterministic, unique graph-layer name that starts with the step's name."""

@@ -20,7 +20,6 @@ from ..acquisition import NonNegativeFloat, PositiveFloat
 from ..engine import ScanOutput, Scene, constant, scan
 from ..engine import portable_math as pm
 from .base import StepSpec
-from .detection import sample_field_at
 
 
 class Bleaching(StepSpec):
@@ -61,15 +60,14 @@ class Bleaching(StepSpec):
         traces = scene.traces.get("C")
         if traces is None:
             return scene
-        acq = scene.spec.acquisition
+        acq = scene.context.acquisition
         excitation = np.full(scene.n_cells, self.excitation_intensity)
-        for step in scene.spec.steps:
-            field = step.excitation_field(acq)
-            if field is not None:
-                excitation = excitation * sample_field_at(field, acq, scene.cells["centers_um"])
+        at_cells = scene.context.excitation_at(scene.cells["centers_um"])
+        if at_cells is not None:
+            excitation = excitation * at_cells
         params = BleachParams(
-            per_frame_rate=self.bleach_susceptibility / acq.fps,
-            turnover_frames=self.turnover_tau_s * acq.fps,
+            per_frame_rate=acq.per_frame(self.bleach_susceptibility),
+            turnover_frames=acq.frames(self.turnover_tau_s),
         )
         fade, mean, emission = scan(
             scene.layer_name("bleaching"),

@@ -32,21 +32,6 @@ def detection_snr(peak, base, gain, read_noise_e):
     return snr
 
 
-def photon_field_at_cells(spec, centers_um: np.ndarray) -> np.ndarray:
-    """The scope's static light fields (excitation × collection) at each cell's rest pixel.
-
-    Steps that shape the light reaching the sensor (illumination, vignette) expose
-    ``photon_field(acq)``; cells sample it at their rounded, clipped field-of-view pixel.
-    """
-    acq = spec.acquisition
-    field = np.ones(acq.fov_shape)
-    for step in spec.steps:
-        extra = step.photon_field(acq)
-        if extra is not None:
-            field = field * extra
-    return sample_field_at(field, acq, centers_um)
-
-
 def sample_field_at(field: np.ndarray, acq: Acquisition, centers_um: np.ndarray) -> np.ndarray:
     """Values of a field-of-view map at the rounded, clipped pixel of each (z, y, x) centre."""
     rows, cols = acq.um_to_index(centers_um[:, 1], centers_um[:, 2], field.shape)

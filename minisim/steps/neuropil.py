@@ -113,8 +113,8 @@ class Neuropil(StepSpec):
         params = EnvelopeParams(
             seed=scene.seed,
             n_components=self.n_components,
-            drift_decay=float(pm.exp(-1.0 / (self.temporal_tau_s * acq.fps))),
-            population_decay=float(pm.exp(-1.0 / (self.population_tau_s * acq.fps))),
+            drift_decay=acq.decay_per_frame(self.temporal_tau_s),
+            population_decay=acq.decay_per_frame(self.population_tau_s),
         )
         summed = scene.signals.get("population_calcium")
         drift, population = scan(

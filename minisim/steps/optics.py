@@ -20,12 +20,10 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-import dask.array as da
 import numpy as np
-from dask import delayed
 
 from ..acquisition import Acquisition
-from ..engine import Footprints, Scene, as_delayed
+from ..engine import Footprints, Scene
 from ..engine import portable_math as pm
 from ..engine.multiscale import MultiScaleFootprints, node_count
 from .base import StepSpec
@@ -33,7 +31,6 @@ from .detection import (
     DETECT_SNR_THRESHOLD,
     calcium_range,
     detection_snr,
-    photon_field_at_cells,
 )
 
 KIND = "optics"
@@ -72,56 +69,44 @@ class CellOptics(StepSpec):
     )
 
     def build(self, scene: Scene) -> Scene:
-        acq: Acquisition = scene.spec.acquisition
+        acq: Acquisition = scene.context.acquisition
         centers = scene.cells["centers_um"]
         planted = scene.footprints["planted"]
-        sensor = scene.spec.step("sensor")
+        photons_per_unit = scene.context.photons_per_unit  # None without a sensor
         trace_range = calcium_range(scene)
         if (
-            acq.focal_depth_in_tissue_um != "auto"
-            or sensor is None
-            or trace_range is None
-            or not len(centers)
+            acq.focal_depth_in_tissue_um == "auto"
+            and photons_per_unit is not None
+            and trace_range is not None
+            and len(centers)
         ):
+            # With a sensor, "auto" focuses where the most cells are detectable, which
+            # depends on every trace's range: a reduction over all frames, so lazy.
+            low, high = trace_range
+            focal = scene.cell_call(
+                ("optics", "focus"), yield_maximizing_focal_plane, acq, centers,
+                scene.cells["soma_radius_um"], high - low, low, photons_per_unit,
+                scene.context.photon_field_at(centers),
+            )  # fmt: skip
+        else:
             focal = resolve_focal_plane(
                 acq.focal_depth_in_tissue_um, effective_depth_um(acq, centers)
             )
-            result = optics_at_focus(acq, centers, planted, focal)
-            return scene.evolve(
-                cells=result.per_cell(),
-                footprints={"observed": result.footprints},
-                focal=result.focal_depth_um,
-            )
-        # With a sensor, "auto" focuses where the most cells are detectable, which depends
-        # on every trace's range: a reduction over all frames, kept lazy in the graph.
-        low, high = trace_range
-        field = photon_field_at_cells(scene.spec, centers)
-        focal = delayed(yield_maximizing_focal_plane, pure=True)(
-            acq, centers, scene.cells["soma_radius_um"], as_delayed(high - low), as_delayed(low),
-            sensor.photons_per_unit, field,
-            dask_key_name=scene.layer_name("optics", "focus"),
-        )  # fmt: skip
-        result = delayed(optics_at_focus, pure=True)(
-            acq, centers, planted, focal, dask_key_name=scene.layer_name("optics", "footprints")
-        )
-        n = len(centers)
+        result = scene.cell_call(("optics", "footprints"), optics_at_focus, acq, centers,
+                                 planted, focal)  # fmt: skip
         cells = {
-            name: da.from_delayed(
-                delayed(_per_cell_value, pure=True)(result, name), (n,), dtype=np.dtype(dtype),
-                name=scene.layer_name("optics", name),
+            name: scene.cell_array(
+                ("optics", name), scene.cell_call(("optics", name, "value"), getattr, result, name),
+                (len(centers),), dtype,
             )
             for name, dtype in OpticsResult.PER_CELL.items()
         }  # fmt: skip
-        focal_0d = da.from_delayed(
-            delayed(np.asarray, pure=True)(focal, float),
-            (),
-            dtype=float,
-            name=scene.layer_name("optics", "focal"),
-        )
-        footprints = delayed(getattr, pure=True)(
-            result, "footprints", dask_key_name=scene.layer_name("optics", "observed")
-        )
-        return scene.evolve(cells=cells, footprints={"observed": footprints}, focal=focal_0d)
+        focal_plane = scene.cell_array(
+            ("optics", "focal"), scene.cell_call(("optics", "focal", "value"), float, focal), (),
+            float,
+        )  # fmt: skip
+        footprints = scene.cell_call(("optics", "observed"), getattr, result, "footprints")
+        return scene.evolve(cells=cells, footprints={"observed": footprints}, focal=focal_plane)
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,10 +132,6 @@ class OpticsResult:
 
     def per_cell(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in self.PER_CELL}
-
-
-def _per_cell_value(result: OpticsResult, name: str) -> np.ndarray:
-    return getattr(result, name)
 
 
 def optics_at_focus(

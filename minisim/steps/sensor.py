@@ -17,7 +17,7 @@ from ..acquisition import Acquisition, ImageSensor, PositiveFloat
 from ..engine import Scene, constant, map_ranges, stream
 from ..engine.poisson import poisson
 from .base import StepSpec, warn_spec
-from .detection import calcium_range, is_detectable, photon_field_at_cells
+from .detection import calcium_range, is_detectable
 
 KIND = "sensor"
 #: Photons per pixel per frame per unit of scene intensity: a full well holds ~10⁵
@@ -138,7 +138,7 @@ class Sensor(StepSpec):
         if trace_range is None:
             return np.zeros(scene.n_cells, bool)
         centers = scene.cells["centers_um"]
-        gain = photon_field_at_cells(scene.spec, centers) * (
+        gain = scene.context.photon_field_at(centers) * (
             self.photons_per_unit * acq.image_sensor.quantum_efficiency
         )
         for factor in ("observed_peak", "vessel_transmission"):

@@ -10,11 +10,10 @@ vessels move with the brain.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Annotated, ClassVar, Literal
 
-import dask.array as da
 import numpy as np
-from dask import delayed
 from pydantic import Field, model_validator
 
 from ..acquisition import (
@@ -24,7 +23,7 @@ from ..acquisition import (
     NonNegativeFloat,
     PositiveFloat,
 )
-from ..engine import Scene, as_delayed, constant, stream
+from ..engine import Scene, constant, stream
 from ..engine import portable_math as pm
 from ..engine.multiscale import MultiScaleFootprints
 from .base import StepSpec, warn_spec
@@ -157,34 +156,18 @@ class Vasculature(StepSpec):
         footprints = scene.footprints.get("observed")
         if footprints is None:
             footprints = MultiScaleFootprints.full_resolution(scene.footprints["planted"])
-        lazy = isinstance(focal, da.Array) or not isinstance(footprints, MultiScaleFootprints)
-        if lazy:
-            if isinstance(focal, da.Array):
-                focal = as_delayed(focal)
-            mask = delayed(vessel_mask, pure=True)(
-                acq, self.layers, trees, scene.canvas_shape, focal,
-                dask_key_name=scene.layer_name("vasculature", "mask"),
-            )  # fmt: skip
-            per_cell = delayed(vessel_cell_effects, pure=True)(
-                footprints, mask, scene.cells["centers_um"], acq
-            )
-            n = scene.n_cells
-            overlap = da.from_delayed(
-                per_cell[0], (n,), float, name=scene.layer_name("vasculature", "overlap")
-            )
-            transmission = da.from_delayed(
-                per_cell[1], (n,), float, name=scene.layer_name("vasculature", "cell")
-            )
-            h, w = scene.canvas_shape
-            mask_coord = da.from_delayed(
-                mask, (h, w), float, name=scene.layer_name("vasculature", "coord")
-            )
-        else:
-            mask = vessel_mask(acq, self.layers, trees, scene.canvas_shape, focal)
-            overlap, transmission = vessel_cell_effects(
-                footprints, mask, scene.cells["centers_um"], acq
-            )
-            mask_coord = mask
+        # Lazy when the focal plane or the footprints wait on the traces (sensor auto focus).
+        mask = scene.cell_call(("vasculature", "mask"), vessel_mask, acq, self.layers, trees,
+                               scene.canvas_shape, focal)  # fmt: skip
+        per_cell = scene.cell_call(("vasculature", "cells"), vessel_cell_effects, footprints,
+                                   mask, scene.cells["centers_um"], acq)  # fmt: skip
+        n = scene.n_cells
+        overlap, transmission = (
+            scene.cell_array(("vasculature", name), scene.cell_call(
+                ("vasculature", name, "value"), operator.getitem, per_cell, i), (n,), float)
+            for i, name in enumerate(("overlap", "cell"))
+        )  # fmt: skip
+        mask_coord = scene.cell_array(("vasculature", "coord"), mask, scene.canvas_shape, float)
         canvas_movie = scene.movie
         if canvas_movie is not None:
             canvas_movie = scene.pixel_map(
@@ -193,7 +176,14 @@ class Vasculature(StepSpec):
                 scene.canvas_shape,
                 canvas_movie.dtype,
                 inputs=[(canvas_movie, 0)],
-                constants=[constant(_as_dtype(mask, canvas_movie.dtype), "vessels")],
+                constants=[
+                    constant(
+                        scene.cell_call(
+                            ("vasculature", "dtype"), np.asarray, mask, canvas_movie.dtype.str
+                        ),
+                        "vessels",
+                    )
+                ],  # fmt: skip
             )
         top, left, height, width = scene.fov_window
         return scene.evolve(
@@ -206,12 +196,6 @@ class Vasculature(StepSpec):
                 )
             },
         )
-
-
-def _as_dtype(mask, dtype):
-    if isinstance(mask, np.ndarray):
-        return mask.astype(dtype)
-    return delayed(np.asarray, pure=True)(mask, dtype)
 
 
 # --------------------------------------------------------------------------- kernels
