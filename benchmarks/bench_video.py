@@ -5,8 +5,8 @@ Usage::
     python benchmarks/bench_video.py                    # 200x200 px, 600 s (12,000 frames)
     python benchmarks/bench_video.py --duration 60
 
-A fresh subprocess runs ``simulate_video(spec, "x.avi", progress=False)`` (lossless FFV1 by
-default) on the ladder's acquisition (8x, 8 µm pitch, 20 fps, seed 1) with the full rung-6
+A fresh subprocess runs ``simulate_video(spec, "x.avi", progress=False)`` (the default codec:
+uncompressed 8-bit gray since the exporters landed; FFV1 before) on the ladder's acquisition (8x, 8 µm pitch, 20 fps, seed 1) with the full rung-6
 chain and default ``Sensor()``, in a temporary directory (the video is deleted after).
 Reported: wall time, frames/s, peak resident memory (``ru_maxrss``) against the < 1 GiB
 target, the file size, and the 1-minute load average. Results go to
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"ladder acquisition at {args.n}x{args.n} px, {args.duration:g} s, 20 fps; "
                 "full rung-6 chain with Sensor() (Poisson)"
             ),
-            "measurement": "simulate_video(spec, 'x.avi', progress=False), FFV1 default codec",
+            "measurement": "simulate_video(spec, 'x.avi', progress=False), default codec (rawvideo)",
             "memory_target_bytes": MEMORY_TARGET_BYTES,
             "memory_target_status": status,
             "environment": environment(),

@@ -8,7 +8,7 @@ A fresh subprocess per duration runs ``simulate_video(spec, "x.avi", progress=Fa
 the ladder's full rung-6 chain (``Sensor()``) while
 
 * a thread samples this process's resident memory every 20 ms;
-* the encoder's ``__setitem__`` (the ``da.store`` target of ``minisim.video``) is wrapped
+* the encoder's ``__setitem__`` (the ``da.store`` target of ``minisim.io.video``) is wrapped
   (monkeypatched in this process only, the package is untouched) to log, per arriving
   chunk: its first frame, the chunks waiting in the reorder buffer after it, the RSS, and
   the time spent in the call (the uint8 conversion and the encoding, under the lock).
@@ -46,7 +46,7 @@ DEFAULT_OUTPUT = RESULTS_DIR / "profile_video.json"
 
 def run_worker(n_px: int, duration_s: float) -> dict:
     import minisim
-    from minisim import video
+    from minisim.io import video
 
     samples: list[tuple[float, int]] = []
     stop = threading.Event()

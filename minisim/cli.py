@@ -17,6 +17,7 @@ EXAMPLES = """examples:
   minisim dataset base.json --axis acquisition.optics.na=0.3,0.45 --axis seed=0,1,2 -o archive/
   minisim info rec.zarr
   minisim verify rec.zarr                        read every chunk, exit 1 on damage
+  minisim export rec.zarr --to nwb -o rec.nwb      (or --to tiff|minian|avi)
 """
 
 
@@ -116,7 +117,12 @@ def cmd_video(args) -> int:
 
     spec = load_spec(args.spec)
     rec = simulate(spec, until=args.until, chunks=args.chunks)
-    rec.write_video(args.output, vmax=args.vmax, vmin=args.vmin, fps=args.fps, codec=args.codec)
+    from .io.outputs import OutputPathError
+
+    try:
+        rec.write_video(args.output, vmax=args.vmax, vmin=args.vmin, fps=args.fps, codec=args.codec)
+    except OutputPathError as err:
+        raise UsageError(str(err)) from err
     print(f"wrote {args.output}: {rec.observed.shape[0]} frames")
     return 0
 
@@ -223,6 +229,22 @@ def cmd_verify(args) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_export(args) -> int:
+    """Reopen a store and write it in another tool's format (progress bar on stderr)."""
+    from .io.outputs import OutputPathError
+    from .io.zarr_store import open_recording
+
+    try:
+        rec = open_recording(args.store)
+        writer = {"nwb": rec.to_nwb, "tiff": rec.to_tiff, "avi": rec.write_video,
+                  "minian": lambda out: rec.to_minian(out, videos=args.videos)}[args.to]  # fmt: skip
+        writer(args.output)
+    except (OutputPathError, ImportError, OSError, RuntimeError) as err:
+        raise UsageError(str(err).splitlines()[0]) from err
+    print(f"wrote {args.output}: {_describe(rec)} as {args.to}")
+    return 0
+
+
 def _describe(rec) -> str:
     ds = rec.dataset
     n, h, w = ds["observed"].shape
@@ -257,6 +279,38 @@ def cmd_demo(args) -> int:
         f"computed in {elapsed:.1f} s ({obs.shape[0] / elapsed:.0f} frames/s): mean count "
         f"{float(mean):.1f}, peak {int(peak)}, {int(detectable)} of {rec.ground_truth.n_units} cells detectable"
     )
+    return 0
+
+
+def cmd_notebooks(args) -> int:
+    from .explore.notebooks import copy_notebooks, notebook_paths
+
+    if args.action == "list":
+        for name, path in notebook_paths().items():
+            print(f"{name:10s} {path}")
+        return 0
+    if args.directory is None:
+        raise UsageError("notebooks copy needs a directory: minisim notebooks copy DIR")
+    copied, skipped = copy_notebooks(args.directory)
+    for path in skipped:
+        print(f"skipped {path}: it already exists (minisim never overwrites your files)")
+    print(f"copied {len(copied)} notebook(s) into {args.directory}")
+    return 0
+
+
+def cmd_explore(args) -> int:
+    try:
+        from .explore.studio import require_panel, serve
+
+        require_panel()
+    except ImportError as err:  # the explore extra is missing
+        raise UsageError(str(err)) from err
+    spec = load_spec(args.spec) if args.spec else None
+    print(f"minisim studio on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        serve(spec, port=args.port, show=not args.no_browser)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
@@ -302,7 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--vmin", type=_finite, default=0.0)
     video.add_argument("--fps", type=_positive(float), default=None)
     video.add_argument(
-        "--codec", default="ffv1", help="ffv1 (lossless, default) or any ffmpeg codec"
+        "--codec",
+        default="rawvideo",
+        help="rawvideo (uncompressed gray, ImageJ reads it; default), ffv1 (lossless, smaller)",
     )
     video.set_defaults(func=cmd_video)
 
@@ -328,6 +384,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--quiet", action="store_true", help="no progress bar")
     check.set_defaults(func=cmd_verify)
 
+    export = sub.add_parser("export", help="write a stored recording as NWB, TIFF, minian or AVI",
+                            epilog=EXAMPLES, formatter_class=fmt)  # fmt: skip
+    export.add_argument("store", help="a minisim store (minisim run -o STORE)")
+    export.add_argument("--to", required=True, choices=["nwb", "tiff", "minian", "avi"])
+    export.add_argument("-o", "--output", required=True, help="file (nwb, tiff, avi) or folder")
+    export.add_argument("--videos", action="store_true", help="minian: also msCam1.avi, ...")
+    export.set_defaults(func=cmd_export)
+
     demo = sub.add_parser("demo", help="simulate the full chain and print a summary", epilog=EXAMPLES,
                           formatter_class=fmt)  # fmt: skip
     common(demo, spec=False)
@@ -337,6 +401,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="field of view in pixels (default 200)")  # fmt: skip
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(func=cmd_demo)
+
+    notebooks = sub.add_parser("notebooks", help="list the bundled notebooks or copy them to DIR")
+    notebooks.add_argument("action", choices=["list", "copy"])
+    notebooks.add_argument("directory", nargs="?", help="where to copy (never overwrites)")
+    notebooks.set_defaults(func=cmd_notebooks)
+
+    explore = sub.add_parser("explore", help="the studio in the browser: design, preview, generate")
+    explore.add_argument(
+        "spec", nargs="?", help="spec JSON to start from (default: the full chain)"
+    )
+    explore.add_argument("--port", type=int, default=5006, help="port on 127.0.0.1 (default 5006)")
+    explore.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    explore.set_defaults(func=cmd_explore)
     return parser
 
 

@@ -339,10 +339,13 @@ class Recording:
         vmax: float | None = None,
         vmin: float = 0.0,
         fps: float | None = None,
-        codec: str = "ffv1",
+        codec: str = "rawvideo",
         progress: bool = True,
     ):
         """Stream the observed movie into a grayscale video file, chunk by chunk.
+
+        The file appears only when whole; an existing file is replaced only if minisim
+        wrote it (anything else is refused and left untouched).
 
         Parameters
         ----------
@@ -355,11 +358,12 @@ class Recording:
         fps : float
             Playback rate (default: the acquisition's frame rate).
         codec : str
-            ``"ffv1"`` (lossless, default), ``"rawvideo"``, or any codec ffmpeg offers;
-            the FourCC names ``"Y800"`` (= ``"rawvideo"``) and ``"MJPG"`` (motion JPEG,
-            lossy) work too.
+            ``"rawvideo"`` (uncompressed 8-bit gray, lossless, default: opens in ImageJ's
+            built-in AVI reader), ``"ffv1"`` (lossless, smaller; not read by ImageJ), or any
+            codec ffmpeg offers; the FourCC names ``"Y800"`` (= ``"rawvideo"``) and
+            ``"MJPG"`` (motion JPEG, lossy) work too.
         """
-        from .video import write_movie
+        from .io.video import write_movie
 
         spec = self.spec
         if vmax is None:
@@ -374,6 +378,36 @@ class Recording:
         return write_movie(
             self.observed.data, path, fps=fps, vmin=vmin, vmax=vmax, codec=codec, progress=progress
         )
+
+    def to_nwb(self, path, **options):
+        """Stream the recording into an NWB file: the movie as a ``OnePhotonSeries`` with
+        its device, optical channel and imaging plane from the spec, and the ground truth in
+        the ``ophys`` processing module (the ``nwb`` extra; see :mod:`minisim.io.nwb`).
+
+        Options: ``compress`` (gzip, default True), ``excitation_nm``, ``indicator``,
+        ``location``, ``subject`` (a ``pynwb.file.Subject``), ``progress``.
+        """
+        from .io.nwb import write_nwb
+
+        return write_nwb(self, path, **options)
+
+    def to_tiff(self, path, **options):
+        """Stream the movie into an ImageJ-compatible TIFF stack (axes TYX, µm pixel size,
+        frame interval), sensor counts as 8/16-bit, float32 without a sensor (the ``tiff``
+        extra; see :mod:`minisim.io.tiff`). Options: ``bigtiff``, ``progress``.
+        """
+        from .io.tiff import write_tiff
+
+        return write_tiff(self, path, **options)
+
+    def to_minian(self, folder, **options):
+        """Write minian's layout: one Zarr v2 store per variable (``varr``, ``A``, ``C``,
+        ``S``, ``motion``) in ``folder`` (see :mod:`minisim.io.minian`). Options:
+        ``videos=True`` adds ``msCam1.avi``, … chunks of 1000 frames; ``progress``.
+        """
+        from .io.minian import write_minian
+
+        return write_minian(self, folder, **options)
 
     def to_zarr(self, store, *, mode: str = "w", storage_options=None):
         """Stream the recording into a Zarr v3 store, chunk by chunk.

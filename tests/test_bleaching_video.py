@@ -22,8 +22,8 @@ from minisim import (
     simulate,
     simulate_video,
 )
+from minisim.io.video import read_video, to_uint8
 from minisim.steps.bleaching import BleachParams, bleach_scan_step, bleaching_floor, dark_recovery
-from minisim.video import read_video, to_uint8
 
 from .conftest import NothingComputes, small_acquisition
 

@@ -11,7 +11,7 @@ import pytest
 
 from minisim import CellActivity, Composite, PlaceNeurons, Sensor, Spec, open_recording, simulate
 from minisim.cli import main
-from minisim.video import read_video
+from minisim.io.video import read_video
 
 from .conftest import small_acquisition
 

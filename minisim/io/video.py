@@ -1,8 +1,16 @@
 """Grayscale video export, streamed chunk by chunk (PyAV, the ``video`` extra).
 
 Frames map to 8 bits as ``floor(clip((x − vmin)/(vmax − vmin), 0, 1)·255 + 0.5)``; with
-an 8-bit sensor and the default range that is the identity, and the default FFV1 codec is
+an 8-bit sensor and the default range that is the identity, and the default codec is
 lossless, so decoding the file gives back the counts exactly.
+
+The default codec is ``rawvideo``: uncompressed 8-bit gray (FourCC ``Y800`` in an AVI),
+which ImageJ's built-in AVI reader opens, as do Fiji, OpenCV and ffmpeg. ``"ffv1"`` is
+lossless too and several times smaller, but ImageJ cannot read it.
+
+Trust: the file is written under a hidden sibling name and renamed onto the target only
+when whole, and a target that exists is replaced only if it is a video minisim wrote
+(recognised by the ``comment`` tag of its container, ``"minisim <version> ..."``).
 """
 
 from __future__ import annotations
@@ -16,6 +24,37 @@ from dask import delayed
 
 #: Lossless grayscale codecs (decoded frames equal the encoded ones).
 LOSSLESS_CODECS = ("ffv1", "rawvideo")
+#: The default: uncompressed 8-bit gray, readable by ImageJ's built-in AVI reader.
+DEFAULT_CODEC = "rawvideo"
+#: Container formats by file suffix (the file is written under a temporary name, so the
+#: format cannot be guessed from it).
+CONTAINERS = {".avi": "avi", ".mkv": "matroska", ".mp4": "mp4", ".mov": "mov",
+              ".webm": "webm", ".nut": "nut"}  # fmt: skip
+#: Start of the container's ``comment`` tag in every video minisim writes.
+SIGNATURE = "minisim"
+
+
+def container_format(path: Path) -> str:
+    """The container of a video file name, from its suffix."""
+    try:
+        return CONTAINERS[path.suffix.lower()]
+    except KeyError:
+        raise ValueError(
+            f"video path {path}: unknown suffix {path.suffix!r}; use one of "
+            f"{', '.join(CONTAINERS)} (.avi with the default rawvideo codec opens in ImageJ)"
+        ) from None
+
+
+def is_minisim_video(path: Path) -> bool:
+    """A video file whose container's comment tag says minisim wrote it."""
+    av = _import_av()
+    try:
+        with av.open(str(path)) as container:
+            tags = {k.lower(): v for k, v in container.metadata.items()}
+    except Exception:  # not a video PyAV can open: not ours
+        return False
+    return str(tags.get("comment", "")).startswith(SIGNATURE)
+
 
 #: FourCC names other tools (and minisim 1.0) use, and the ffmpeg codec each one means:
 #: ``"Y800"`` is uncompressed 8-bit grayscale, ``"MJPG"`` is motion JPEG (lossy).
@@ -60,11 +99,13 @@ class _OrderedEncoder:
     """
 
     def __init__(
-        self, path: Path, shape, fps: float, codec: str, vmin: float, vmax: float, progress
-    ):
+        self, path: Path, shape, fps: float, codec: str, vmin: float, vmax: float, progress,
+        container_format: str = "avi",
+    ):  # fmt: skip
         av = _import_av()
         self._av = av
-        self.container = av.open(str(path), "w")
+        self.container = av.open(str(path), "w", format=container_format)
+        self.container.metadata["comment"] = f"{SIGNATURE} {_version()} (8-bit gray)"
         self.stream = self.container.add_stream(codec, rate=_rate(fps))
         self.stream.width, self.stream.height = shape[2], shape[1]
         self.pix_fmt = _pixel_format(av, codec)
@@ -113,31 +154,45 @@ def write_movie(
     fps: float,
     vmin: float = 0.0,
     vmax: float,
-    codec: str = "ffv1",
+    codec: str = DEFAULT_CODEC,
     progress: bool = True,
 ) -> Path:
-    """Stream a lazy (frame, y, x) movie into a grayscale video file."""
+    """Stream a lazy (frame, y, x) movie into a grayscale video file.
+
+    The path must be absent or a video minisim wrote (anything else is refused and left
+    untouched); the file appears only when whole.
+    """
+    from .outputs import atomic_file
+
     path = Path(path)
     codec = resolve_codec(codec)
+    fmt = container_format(path)
     if movie.shape[0] == 0:
         raise ValueError("the movie has no frames to write")
-    bar = _progress_bar(movie.shape[0], path.name) if progress else None
-    encoder = _OrderedEncoder(path, movie.shape, fps, codec, vmin, vmax, bar)
-    try:
-        client = _distributed_client()
-        if client is None:
-            _store_in_order(movie, encoder)
-        else:
-            _store_from_cluster(client, movie, encoder)
-    except BaseException:
-        encoder.container.close()
-        path.unlink(missing_ok=True)  # never leave a truncated file that looks whole
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    encoder.close()
+    _import_av()
+    with atomic_file(path, is_ours=is_minisim_video, what="video") as partial:
+        bar = _progress_bar(movie.shape[0], path.name) if progress else None
+        encoder = _OrderedEncoder(partial, movie.shape, fps, codec, vmin, vmax, bar, fmt)
+        try:
+            client = _distributed_client()
+            if client is None:
+                _store_in_order(movie, encoder)
+            else:
+                _store_from_cluster(client, movie, encoder)
+        except BaseException:
+            encoder.container.close()  # atomic_file then removes the partial file
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        encoder.close()
     return path
+
+
+def _version() -> str:
+    from ..version import __version__
+
+    return __version__
 
 
 def _store_in_order(movie: da.Array, encoder: _OrderedEncoder) -> None:
