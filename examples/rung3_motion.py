@@ -64,8 +64,8 @@ def main() -> None:
     step = np.hypot(*np.diff(shifts, axis=0).T)
     print(f"frame-to-frame jump: median {np.median(step):.2f} px, max {step.max():.2f} px")
     print(
-        f"{gt.n_units} cells simulated, {int(gt.in_fov.sum())} touch the field at rest "
-        "(the rest live in the motion margin)"
+        f"{gt.n_units} cells touch the field at rest (the ground truth's units), "
+        f"{gt.margin.n_units} more live in the motion margin"
     )
 
     clip = rec.observed.isel(frame=slice(10, 15))

@@ -6,7 +6,7 @@ motion, the scope's static fields and the sensor (Poisson shot noise, read noise
 detectable cells and decides which cells are detectable. The script prints the count
 statistics, the detectable cells and the noise of one frame against its noise-free
 expectation, writes ``rung6_full_recording.zarr``, and, when PyAV is installed
-(``pip install "minisim[video]"``), the lossless video ``rung6_full_recording.avi``.
+(``pip install ".[video]"``), the lossless video ``rung6_full_recording.avi``.
 
 Run ``python examples/rung6_full_recording.py``; set ``MINISIM_EXAMPLE_SMALL=1`` for a
 64 × 64 px, 2 s version (with the motion amplitude lowered to 3 µm).
@@ -76,7 +76,7 @@ def main() -> None:
     print(rec)
     print(
         f"focal plane {gt.focal_depth_um:.1f} µm; {int(gt.detectable.sum())} of "
-        f"{int(gt.in_fov.sum())} cells in the field are detectable"
+        f"{gt.n_units} cells in the field are detectable"
     )
 
     store = rec.to_zarr("rung6_full_recording.zarr")  # one pass over the movie
@@ -107,7 +107,7 @@ def main() -> None:
     print(f"bleaching: least intact cell at {fade.min():.5f} of its fluorophore by the end")
 
     if importlib.util.find_spec("av") is None:
-        print('skipped the video: pip install "minisim[video]" to write one')
+        print('skipped the video: pip install ".[video]" in the minisim source tree')
     else:
         video = stored.write_video("rung6_full_recording.avi", progress=False)
         print(f"wrote {video} (lossless; 8-bit counts written unchanged)")

@@ -8,9 +8,13 @@ histogram of that frame's counts on a log axis, noisy and noise-free; clipping a
 8-bit ceiling shows up as a spike in the last bin, and the title says so when no pixel
 reaches it.
 
-The frame shown is the one where the brightest cell peaks, picked from the ground truth
-(clean trace × bleaching fade × peak of the observed footprint): cell-domain work only,
-so the two frames drawn are the only frames computed.
+The frame shown is the one with the most pixels clipped at the ceiling (one pass over the
+observed movie counts them per frame). At the default exposure, the reference physics'
+100 photons per unit, the brightest pixel of the noise-free movie sits just below full
+scale, so only shot noise pushes a few pixels over: the clipping is rare, and the frame
+where the brightest cell peaks need not show any. Without any clipped pixel (the small
+test version), the frame where the brightest cell peaks is shown, picked from the ground
+truth alone.
 """
 
 from __future__ import annotations
@@ -21,21 +25,28 @@ import dask
 import matplotlib.pyplot as plt
 import numpy as np
 
-from minisim import simulate
+from minisim import Sensor, simulate
+from minisim.steps.sensor import digitize_frame
 
 from ._common import rung_spec, save
 
 #: Frames per chunk: computing one frame only computes its chunk.
 CHUNKS = {"frame": 20}
+#: Exposure factor of the overexposed comparison drawn in the histogram.
+BRIGHTER = 2.0
 
 
 def brightest_frame(rec) -> int:
     """Frame where a cell in the field of view is brightest, from the ground truth alone."""
-    gt = rec.ground_truth
+    gt = rec.ground_truth  # its units are the cells in the field at rest
     emission = gt.C.values * gt.bleaching.values  # (cell, frame), what composite draws
     peak = emission * gt.observed_peak.values[:, None]
-    peak = peak[gt.in_fov.values]
     return int(np.argmax(peak.max(axis=0))) if peak.size else 0
+
+
+def clipped_per_frame(rec, max_count: int) -> np.ndarray:
+    """Number of pixels at the ADC ceiling in each frame (one pass over the movie)."""
+    return (rec.observed == max_count).sum(("y", "x")).values
 
 
 def main(out_dir: Path, small: bool = False) -> list[Path]:
@@ -48,7 +59,10 @@ def main(out_dir: Path, small: bool = False) -> list[Path]:
     before_sensor = simulate(spec, until="leakage", chunks=CHUNKS)
     gt = rec.ground_truth
 
-    shown = brightest_frame(rec)
+    clipped = clipped_per_frame(rec, max_count)
+    shown = int(np.argmax(clipped)) if clipped.any() else brightest_frame(rec)
+    movie_clipped = int(clipped.sum())
+    movie_px = clipped.size * acq.fov_shape[0] * acq.fov_shape[1]
     time_s = rec.observed.time_s.values
     expected, observed, intensity = dask.compute(
         before_sensor.expected_counts().isel(frame=shown).data,
@@ -124,16 +138,38 @@ def main(out_dir: Path, small: bool = False) -> list[Path]:
         linewidth=1.0,
         label="expected (noise-free)",
     )
+    # The same frame read out at a doubled exposure (same scene and focal plane, the
+    # sensor's own kernel): what the ceiling does once the brightest pixels exceed it.
+    brighter = Sensor(photons_per_unit=BRIGHTER * sensor_step.photons_per_unit)
+    overexposed = digitize_frame(intensity, brighter.readout(acq, spec.seed), shown)
+    n_over = int((overexposed == max_count).sum())
+    ax.hist(
+        overexposed.ravel(),
+        bins=bins,
+        histtype="step",
+        color="tab:orange",
+        linewidth=1.0,
+        label=f"observed at {BRIGHTER:g}× exposure",
+    )
+    ax.annotate(
+        f"{BRIGHTER:g}× exposure: spike of {n_over} px\nclipped at {max_count}",
+        xy=(max_count, max(n_over, 1)),
+        xytext=(0.45, 0.5),
+        textcoords="axes fraction",
+        fontsize=8,
+        color="tab:orange",
+        arrowprops={"arrowstyle": "->", "color": "tab:orange"},
+    )
     ax.axvline(max_count, color="tab:red", linestyle="--", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xlim(-5, max_count + 8)
     ax.set_ylim(0.6, 3e4)  # headroom above the peak for the notes
     ax.set_xlabel("counts (ADU)")
     ax.set_ylabel("pixels")
-    ax.legend(loc="upper right", fontsize=8, ncols=2)
+    ax.legend(loc="upper right", fontsize=8, ncols=1)
     ax.text(
         0.97,
-        0.83,
+        0.74,
         f"observed − expected (unclipped px):\nmean {residual.mean():+.2f}, "
         f"variance {residual.var():.1f} ADU²\n"
         f"shot + read predicts ≈ {predicted_var:.1f}",
@@ -148,16 +184,16 @@ def main(out_dir: Path, small: bool = False) -> list[Path]:
             f"saturation: {n_saturated} px clipped\nat the 8-bit ceiling {max_count}"
             f"\n(noise-free: {n_expected_saturated} px)",
             xy=(max_count, n_saturated),
-            xytext=(0.5, 0.6),
+            xytext=(0.45, 0.2),
             textcoords="axes fraction",
             fontsize=8,
             color="tab:red",
             arrowprops={"arrowstyle": "->", "color": "tab:red"},
         )
         title = (
-            f"count histogram of frame {shown}: the spike at {max_count} is "
-            f"saturation\n({n_saturated} of {observed.size} px, "
-            f"{100 * n_saturated / observed.size:.2f}%)"
+            f"count histogram of frame {shown}: the bin at {max_count} is "
+            f"saturation\n({n_saturated} of {observed.size} px clipped; whole movie: "
+            f"{movie_clipped} px, {1e6 * movie_clipped / movie_px:.1f} per million)"
         )
     else:
         title = (
@@ -171,6 +207,6 @@ def main(out_dir: Path, small: bool = False) -> list[Path]:
     fig.suptitle(
         "Rung 6 — full recording: photons → shot + read noise → 8-bit counts "
         f"(adds Bleaching, BrainMotion, Sensor); focus {gt.focal_depth_um:.1f} µm, "
-        f"{n_detectable} of {gt.n_units} cells detectable"
+        f"{n_detectable} of {gt.n_units} cells in the field detectable"
     )
     return [save(fig, out_dir, "rung6_sensor.png", small)]

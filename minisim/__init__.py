@@ -1,6 +1,6 @@
 """minisim: lazy, chunked one-photon miniscope simulation with exact ground truth."""
 
-from .acquisition import Acquisition, ImageSensor, Optics, Tissue
+from .acquisition import Acquisition, ImageSensor, Optics, Tissue, sample_field_at
 from .cache import cache_dir, cache_path, simulate_cached
 from .errors import RecordingFormatWarning, SpecWarning
 from .io.integrity import DamagedStoreError
@@ -47,6 +47,7 @@ from .testing import benchmark
 from .version import __version__
 
 __all__ = [
+    "sample_field_at",
     "Acquisition",
     "ActivityScore",
     "AnyStep",

@@ -215,6 +215,41 @@ class ImageSensor(FrozenModel):
         """Largest ADC value, ``2**bit_depth − 1``."""
         return 2**self.bit_depth - 1
 
+    def photons_to_counts(
+        self,
+        photons,
+        rng: np.random.Generator | None = None,
+        *,
+        shot_noise: Literal["poisson", "gaussian"] = "poisson",
+    ) -> np.ndarray:
+        """The sensor's forward model on an array of photons, eagerly (minisim 1.0's name).
+
+        ``electrons = photons · QE`` with Poisson shot noise plus Gaussian read noise (or,
+        with ``shot_noise="gaussian"``, one Gaussian of variance ``λ + read_noise²``, as
+        minisim 1.0 draws it); ``counts = clip(floor(electrons · gain), 0, max_count)``.
+        Without ``rng`` no noise is drawn: the noise-free expected counts.
+
+        The ``Sensor`` step applies the same model inside the movie's graph, with random
+        streams keyed by frame, so its bytes do not come from this generator: use this
+        for sensor arithmetic on your own arrays. Returns integer counts (uint8 up to
+        8 bits, uint16 above), not floats as in minisim 1.0.
+        """
+        expected = np.maximum(np.asarray(photons, dtype=np.float64), 0.0)
+        expected = expected * self.quantum_efficiency
+        if rng is None:
+            electrons = expected
+        elif shot_noise == "poisson":
+            electrons = rng.poisson(expected) + self.read_noise_e * rng.standard_normal(
+                expected.shape
+            )
+        elif shot_noise == "gaussian":
+            spread = np.sqrt(expected + self.read_noise_e**2)
+            electrons = expected + spread * rng.standard_normal(expected.shape)
+        else:
+            raise ValueError(f"shot_noise={shot_noise!r}: use 'poisson' or 'gaussian'")
+        counts = np.clip(np.floor(electrons * self.gain_adu_per_e), 0, self.max_count)
+        return counts.astype(np.uint8 if self.bit_depth <= 8 else np.uint16)
+
 
 class Tissue(FrozenModel):
     """Scattering tissue: mean free paths and the scatter blur growth with depth."""
@@ -365,3 +400,25 @@ class Acquisition(FrozenModel):
 def ceil_px(length_um: float, pixel_size_um: float) -> int:
     """Whole pixels needed to cover a length, robust to float noise (10.0000001 → 10)."""
     return int(math.ceil(round(length_um / pixel_size_um, 9)))
+
+
+def sample_field_at(field, y_um: float, x_um: float, pixel_size_um: float) -> float:
+    """Value of a static (y, x) field at a position in µm, at the nearest pixel.
+
+    Positions are in the optical-centre frame (origin at the field's centre, +y down,
+    +x right), as ``centers_um``; they are rounded to the nearest pixel and clamped to
+    the field's edges. ``field=None`` (no such field) gives 1.0, so a missing
+    multiplicative field reads as uniform. ``field`` may be numpy or xarray, e.g.
+    ``sample_field_at(gt.illumination, y, x, acq.pixel_size_um)``.
+    """
+    if field is None:
+        return 1.0
+    values = np.asarray(field)
+    if values.ndim != 2:
+        raise ValueError(f"field has shape {values.shape}: pass one (y, x) field")
+    height, width = values.shape
+    row = (height - 1) / 2 + float(y_um) / pixel_size_um
+    col = (width - 1) / 2 + float(x_um) / pixel_size_um
+    row = int(np.clip(np.round(row), 0, height - 1))
+    col = int(np.clip(np.round(col), 0, width - 1))
+    return float(values[row, col])

@@ -274,7 +274,12 @@ def cmd_demo(args) -> int:
     start = time.perf_counter()
     with scheduler(args.scheduler) as client:
         peak, mean, detectable = _compute(
-            client, obs.max(), obs.mean(), da.asarray(rec.ground_truth.detectable.data).sum()
+            # the Dataset's flag (only cells in the field can be detectable), so the count
+            # is computed with the movie, on the chosen scheduler
+            client,
+            obs.max(),
+            obs.mean(),
+            da.asarray(rec.dataset["detectable"].data).sum(),
         )
     elapsed = time.perf_counter() - start
     print(

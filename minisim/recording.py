@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from functools import cached_property
 
+import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
@@ -25,34 +26,175 @@ def load_spec_quietly(text: str) -> Spec:
         return Spec.model_validate_json(text)
 
 
-class GroundTruth:
-    """Attribute view of the ground truth inside a recording's Dataset.
+def _is_per_cell(variable: xr.Variable) -> bool:
+    """A per-cell quantity: one value (or one (z, y, x) triple) per cell, never frame-sized."""
+    return "cell" in variable.dims and set(variable.dims) <= {"cell", "axis"}
 
-    Every attribute is an xarray object sharing the Dataset's (lazy) data: ``gt.C`` is
-    the (cell, frame) calcium trace, ``gt.A_planted`` the (cell, y, x) footprints,
-    ``gt.centers_um`` the (cell, axis) centres. ``.values`` gives numpy.
+
+class _CellTable:
+    """The cells of one recording, shared by every view of its ground truth.
+
+    Per-cell quantities are small (a few numbers per cell) but, with a sensor, some depend on
+    the traces (``detectable``, a lazily resolved focal plane): each lazy read would repeat
+    that cell-domain work. The first read of any of them computes them all together, once,
+    and keeps them numpy-backed; frame-sized arrays are never touched.
     """
 
     def __init__(self, dataset: xr.Dataset):
-        self._ds = dataset
+        self.dataset = dataset
+        self.loaded = False
+        self._in_fov: np.ndarray | None = None
+
+    @property
+    def in_fov(self) -> np.ndarray:
+        if self._in_fov is None:
+            if "in_fov" in self.dataset.variables:
+                self._in_fov = np.asarray(self.dataset["in_fov"].values, bool)
+            else:  # a Dataset assembled by hand without the flag: every cell is a unit
+                self._in_fov = np.ones(self.dataset.sizes.get("cell", 0), bool)
+        return self._in_fov
+
+    def load(self) -> xr.Dataset:
+        """The Dataset with every per-cell quantity (and lazy scalar) computed, in one pass."""
+        if self.loaded:
+            return self.dataset
+        ds = self.dataset
+        lazy = [
+            name
+            for name, variable in ds.variables.items()
+            if isinstance(variable.data, da.Array)
+            and (_is_per_cell(variable) or variable.ndim == 0)
+        ]
+        values = dask.compute(*(ds.variables[name].data for name in lazy)) if lazy else ()
+        coords, data_vars = {}, {}
+        for name, value in zip(lazy, values, strict=True):
+            variable = ds.variables[name]
+            target = coords if name in ds.coords else data_vars
+            target[name] = xr.Variable(variable.dims, np.asarray(value), variable.attrs)
+        self.dataset = ds.assign_coords(coords).assign(data_vars)
+        self.loaded = True
+        return self.dataset
+
+
+class GroundTruth:
+    """Attribute view of the ground truth inside a recording's Dataset.
+
+    Its **units** are the cells whose planted footprint touches the field of view at rest
+    (``in_fov``): the cells a motion-corrected pipeline can find. The margin cells, which
+    live outside the field at rest so that motion can bring tissue into view, are in the
+    movie's light but not in the units: :attr:`margin` holds them and
+    :meth:`including_margin` every simulated cell.
+
+    Per-cell quantities (dims ``("cell",)`` or ``("cell", "axis")``: ``detectable``,
+    ``amplitude``, ``centers_um``, …) are computed together on the first read of any of them
+    and kept numpy-backed, so repeated reads cost nothing and numpy functions take them
+    directly. Frame-sized ones (``C``, ``S``, ``A_planted``, ``A_observed``, the neuropil)
+    stay lazy xarray objects: ``.values`` computes one, ``rec.compute()`` everything.
+    """
+
+    def __init__(self, dataset: xr.Dataset, cells: str = "in_fov", *, _table=None, _index=None):
+        if cells not in ("in_fov", "margin", "all"):
+            raise ValueError(f"cells={cells!r}: use 'in_fov' (the units), 'margin' or 'all'")
+        self._table = _CellTable(dataset) if _table is None else _table
+        self._cells = cells
+        self._index = _index  # positions into the recording's cells; None: chosen by `cells`
+        self._view: xr.Dataset | None = None
+        self._view_loaded = False
+
+    # -- the cells this view presents -------------------------------------------------------
+
+    def _positions(self) -> np.ndarray | None:
+        """Positions of this view's cells among all simulated cells (None: all of them)."""
+        if self._index is None:
+            in_fov = self._table.in_fov
+            if self._cells == "all" or (self._cells == "in_fov" and in_fov.all()):
+                return None
+            self._index = np.flatnonzero(in_fov if self._cells == "in_fov" else ~in_fov)
+        return self._index
+
+    @property
+    def _ds(self) -> xr.Dataset:
+        if self._view is None or (self._table.loaded and not self._view_loaded):
+            positions = self._positions()
+            base = self._table.dataset
+            self._view = base if positions is None else base.isel(cell=positions)
+            self._view_loaded = self._table.loaded
+        return self._view
+
+    def _loaded(self) -> xr.Dataset:
+        self._table.load()
+        return self._ds
+
+    def _derived(self, positions: np.ndarray) -> GroundTruth:
+        base = self._positions()
+        index = positions if base is None else base[positions]
+        return GroundTruth(self._table.dataset, "all", _table=self._table, _index=index)
 
     @property
     def dataset(self) -> xr.Dataset:
-        return self._ds
+        """The Dataset restricted to this view's cells (per-cell values computed)."""
+        return self._loaded()
 
     @property
     def n_units(self) -> int:
-        """Number of cells in the ground truth."""
+        """Number of cells in this view: by default those in the field of view at rest."""
         return self._ds.sizes["cell"]
+
+    @property
+    def margin(self) -> GroundTruth:
+        """The margin cells: simulated outside the field at rest (their light still leaks in
+        through blur and motion), not counted as units."""
+        return GroundTruth(self._table.dataset, "margin", _table=self._table)
+
+    def including_margin(self) -> GroundTruth:
+        """Every simulated cell, the units first-class and the margin cells alike."""
+        return GroundTruth(self._table.dataset, "all", _table=self._table)
 
     def detectable_subset(self) -> GroundTruth:
         """The ground truth of the detectable cells only (the usual recall denominator).
 
-        Reading the flags computes them (cell-domain work: the traces' extremes, no pixels);
-        per-cell variables are subset, everything else is shared.
+        Reading the flags computes the per-cell quantities (cell-domain work: the traces'
+        extremes, no pixels); per-cell variables are subset, everything else is shared.
         """
-        keep = np.asarray(self._ds["detectable"].values, bool)
-        return GroundTruth(self._ds.isel(cell=np.flatnonzero(keep)))
+        keep = np.asarray(self.detectable.values, bool)
+        return self._derived(np.flatnonzero(keep))
+
+    @property
+    def n_spikes(self) -> xr.DataArray:
+        """(cell,) total spikes of each cell over the recording, numpy-backed.
+
+        The per-cell reduction of the lazy ``S`` people reach for first (ranking cells by
+        activity: ``np.argsort(gt.n_spikes)``); computed on first read (cell-domain work,
+        no pixels) and kept. Other reductions of lazy arrays: add ``.values``, e.g.
+        ``np.argsort(gt.C.max("frame").values)``.
+        """
+        cached = self.__dict__.get("_n_spikes")
+        if cached is None:
+            cached = self.__getattr__("S").sum("frame").compute().rename("n_spikes")
+            self.__dict__["_n_spikes"] = cached
+        return cached
+
+    # -- eager-implementation names ---------------------------------------------------------
+
+    @property
+    def planted(self) -> xr.DataArray:
+        """Alias of ``A_planted``: the sharp footprints, already cropped to the field of view
+        (dense and lazy here; a sparse canvas stack in minisim 1.0)."""
+        return self.__getattr__("A_planted")
+
+    @property
+    def fov_shape(self) -> tuple[int, int]:
+        """(height, width) of the field of view in pixels."""
+        return int(self._ds.sizes["y"]), int(self._ds.sizes["x"])
+
+    @property
+    def fov_offset(self) -> tuple[int, int]:
+        """(top, left) of the field of view on the motion canvas: the motion margin in
+        pixels, (0, 0) without brain motion. Footprints here are already in field pixels."""
+        spec = load_spec_quietly(self._table.dataset.attrs["spec"])
+        motion = spec.step("brain_motion")
+        margin = 0 if motion is None else int(motion.margin_px(spec.acquisition))
+        return margin, margin
 
     @property
     def shifts(self) -> xr.DataArray:
@@ -77,24 +219,23 @@ class GroundTruth:
     def focal_depth_um(self) -> float | None:
         """The resolved focal plane in µm (None when the spec has no optics step).
 
-        With a sensor and ``"auto"`` focus it depends on the traces, so reading it computes
-        the activity (cell-domain work only, no pixels).
+        With a sensor and ``"auto"`` focus it depends on the traces, so the first read
+        computes it together with the per-cell quantities (cell-domain work only).
         """
         if "focal_depth_um" in self._ds.attrs:
             return float(self._ds.attrs["focal_depth_um"])
         if "focal_depth_um" in self._ds.coords:
-            return float(self._ds.coords["focal_depth_um"].values)
+            return float(self._loaded().coords["focal_depth_um"].values)
         return None
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
-        if (
-            name in self._ds.variables
-            and name not in ("observed",)
-            and not name.startswith("stage_")
-        ):
-            return self._ds[name]
+        ds = self._ds
+        if name in ds.variables and name not in ("observed",) and not name.startswith("stage_"):
+            if _is_per_cell(ds.variables[name]):
+                return self._loaded()[name]
+            return ds[name]
         providers = [c.kind_name() for c in registered_steps()
                      if name in {q.name for q in c.provided_quantities() if q.stored}]  # fmt: skip
         hint = (f": it comes from the {' or '.join(providers)} step, which this recording "
@@ -109,7 +250,11 @@ class GroundTruth:
         names = ", ".join(
             sorted(n for n in dir(self) if not n.startswith("_") and n in self._ds.variables)
         )
-        return f"<GroundTruth: {self.n_units} cells; {names}>"
+        n_margin = int((~self._table.in_fov).sum())
+        what = {"in_fov": "cells in the field at rest", "margin": "margin cells",
+                "all": "cells"}[self._cells]  # fmt: skip
+        extra = f" (+{n_margin} margin cells)" if self._cells == "in_fov" and n_margin else ""
+        return f"<GroundTruth: {self.n_units} {what}{extra}; {names}>"
 
 
 class Recording:
@@ -133,7 +278,43 @@ class Recording:
 
     @property
     def ground_truth(self) -> GroundTruth:
-        return GroundTruth(self.dataset)
+        """The ground truth of the cells in the field of view at rest (see :class:`GroundTruth`).
+
+        The same object on every read, so per-cell quantities are computed once.
+        """
+        cached = self.__dict__.get("_ground_truth")
+        if cached is None or cached[0] is not self.dataset:
+            cached = (self.dataset, GroundTruth(self.dataset))
+            self.__dict__["_ground_truth"] = cached
+        return cached[1]
+
+    @property
+    def observed_movie(self) -> xr.DataArray:
+        """Alias of :attr:`observed` (minisim 1.0's name; dims here are ``frame, y, x``)."""
+        return self.observed
+
+    @property
+    def snapshots(self) -> dict[str, xr.DataArray]:
+        """Stage name → the (lazy) movie after that stage, for the kept snapshots
+        (``Output(save_intermediates=True)``); empty otherwise. Same arrays as
+        :meth:`stage`, so computing several at once shares the work."""
+        return {stage: self.dataset[f"stage_{stage}"] for stage in self.stages}
+
+    def save(self, path, *, mode: str = "w", storage_options=None):
+        """Alias of :meth:`to_zarr` (minisim 1.0's name): write a Zarr store.
+
+        The store is this package's layout (not minisim 1.0's); reopen it with
+        :meth:`Recording.load` or :func:`minisim.open_recording`.
+        """
+        return self.to_zarr(path, mode=mode, storage_options=storage_options)
+
+    @staticmethod
+    def load(path, *, storage_options=None) -> Recording:
+        """Alias of :func:`minisim.open_recording` (minisim 1.0's name): reopen a store
+        lazily."""
+        from .io.zarr_store import open_recording
+
+        return open_recording(path, storage_options=storage_options)
 
     @property
     def stages(self) -> list[str]:
@@ -179,7 +360,8 @@ class Recording:
         codec : str
             ``"rawvideo"`` (uncompressed 8-bit gray, lossless, default: opens in ImageJ's
             built-in AVI reader), ``"ffv1"`` (lossless, smaller; not read by ImageJ), or any
-            codec ffmpeg offers.
+            codec ffmpeg offers; the FourCC names ``"Y800"`` (= ``"rawvideo"``) and
+            ``"MJPG"`` (motion JPEG, lossy) work too.
         """
         from .io.video import write_movie
 

@@ -11,8 +11,16 @@ from .recording import Recording, assemble
 from .spec import Spec
 from .steps.context import LightPath
 
+#: What to use instead of minisim 1.0's per-stage timing, which an eager run could do.
+PERF_HINT = (
+    "simulate() computes nothing (it builds a lazy graph in milliseconds), so there are no "
+    "stage timings to record here. Time the computation instead: wrap it in "
+    "dask.diagnostics.Profiler (local) or distributed.performance_report (a cluster); the "
+    "task names start with the step that made them"
+)
 
-def simulate(spec: Spec, *, until: str | None = None, chunks=None) -> Recording:
+
+def simulate(spec: Spec, *, until: str | None = None, chunks=None, perf=None) -> Recording:
     """Build a recording lazily; it returns at once and computes on demand.
 
     Parameters
@@ -27,11 +35,16 @@ def simulate(spec: Spec, *, until: str | None = None, chunks=None) -> Recording:
         :mod:`minisim.engine.chunks`),
         an int, ``{"frame": n}``, or ``-1`` for one chunk. Results do not depend on it.
 
+    perf : not supported
+        minisim 1.0's per-stage timer; raises ``TypeError`` with what to use instead.
+
     Returns
     -------
     Recording
         The movie and its ground truth as one lazy, labelled xarray Dataset.
     """
+    if perf is not None:
+        raise TypeError(f"simulate(perf=...) is not supported: {PERF_HINT}")
     stop = spec.resolve_stage(until) if until is not None else None
     acq = spec.acquisition
     margin = max((step.margin_px(acq) for step in spec.steps), default=0)
@@ -89,10 +102,23 @@ def check_outputs(step, before: Scene, after: Scene) -> None:
         )
 
 
-def simulate_video(spec: Spec, path, *, until: str | None = None, chunks=None, **video):
+def simulate_video(
+    spec: Spec,
+    path,
+    *,
+    until: str | None = None,
+    chunks=None,
+    chunk_frames: int | None = None,
+    **video,
+):
     """Simulate and stream straight into a video file in bounded memory.
 
     Keyword arguments go to :meth:`Recording.write_video` (``vmax``, ``vmin``, ``fps``,
-    ``codec``, ``progress``). Returns the path written.
+    ``codec``, ``progress``). ``chunk_frames=n`` (minisim 1.0's name) is
+    ``chunks={"frame": n}``; the file does not depend on it. Returns the path written.
     """
+    if chunk_frames is not None:
+        if chunks is not None:
+            raise TypeError("pass chunks= or chunk_frames=, not both (they say the same)")
+        chunks = {"frame": int(chunk_frames)}
     return simulate(spec, until=until, chunks=chunks).write_video(path, **video)

@@ -308,8 +308,9 @@ class Report:
     Attributes
     ----------
     n_true : int
-        The recall denominator: the detectable cells (or all cells without
-        ``restrict_to_detectable``).
+        The recall denominator: the detectable cells (or, without
+        ``restrict_to_detectable``, every unit: each cell whose planted footprint touches
+        the field of view at rest; margin cells never count).
     n_est, n_matched : int
         Estimated units; true positives (pairs with similarity ≥ the threshold).
     recall, precision, f1 : float
@@ -326,7 +327,8 @@ class Report:
         Motion RMSE in px after removing the constant offset (None unless both the
         estimate and the truth have shifts).
     n_requested, n_detectable : int
-        Cells in the recording, and how many of them are detectable.
+        The ground truth's units (cells in the field of view at rest, ``gt.n_units``),
+        and how many of them are detectable.
     match_metric : str
         The footprint similarity used.
     footprint_shift : (int, int)
@@ -356,7 +358,7 @@ class Report:
             f"recall {self.recall:.3f}  precision {self.precision:.3f}  f1 {self.f1:.3f}  "
             f"({self.n_matched} matched of {self.n_est} estimated; "
             f"mean {self.match_metric} {self.mean_overlap:.3f})",
-            f"{self.n_detectable} detectable of {self.n_requested} planted "
+            f"{self.n_detectable} detectable of {self.n_requested} in the field "
             f"(recall denominator = {self.n_true})",
             f"traces: median r = {self.trace_corr:.3f}",
             f"activity: r = {self.activity_corr:.3f}, variance explained = "
@@ -409,7 +411,10 @@ def score(
         A matched pair counts as found when its similarity reaches this.
     restrict_to_detectable : bool
         Score against the detectable cells only (``gt.detectable``): recall is then
-        "found / findable". With False every planted cell counts.
+        "found / findable". With False every unit counts: every cell whose planted
+        footprint touches the field of view at rest. Margin cells (outside the field at
+        rest, ``gt.margin``) are never in the denominator; to score against them too,
+        pass ``ground_truth=rec.ground_truth.including_margin()``.
     footprint_shift : "auto", (dy, dx) or None
         ``"auto"``: when both the estimate and the truth have shifts, the offset implied
         by the trajectories (:func:`minisim.global_shift_from_trajectories`), else

@@ -125,7 +125,7 @@ def test_tiff_never_replaces_a_foreign_file_and_fails_cleanly(rec, tmp_path, mon
 def test_tiff_with_its_truth_beside_it(rec, truth, tmp_path):
     pytest.importorskip("tifffile")
     rec.to_tiff(tmp_path / "rec.tif", truth=True, progress=False)
-    gt = truth.ground_truth
+    gt = truth.ground_truth.including_margin()  # exports hold every cell; in_fov marks units
     with np.load(tmp_path / "rec_truth.npz") as npz:
         assert np.array_equal(npz["A"], gt.A_observed.values)
         assert np.array_equal(npz["C"], gt.C.values) and np.array_equal(npz["S"], gt.S.values)
@@ -153,7 +153,7 @@ def test_missing_extra_names_the_install_command(rec, tmp_path, monkeypatch):
 def test_nwb_reads_back_equal_and_passes_nwbinspector(rec, truth, tmp_path):
     pynwb = pytest.importorskip("pynwb")
     path = rec.to_nwb(tmp_path / "rec.nwb", progress=False)
-    gt = truth.ground_truth
+    gt = truth.ground_truth.including_margin()  # exports hold every cell; in_fov marks units
     with pynwb.NWBHDF5IO(str(path), "r") as io:
         nwb = io.read()
         series = nwb.acquisition["OnePhotonSeries"]
@@ -228,7 +228,7 @@ def test_minian_layout_reads_as_zarr_v2(rec, truth, tmp_path):
         assert type(array.metadata.compressor).__name__ == "Blosc"  # zarr 2 reads it
     # What minian's open_minian does: open every store and merge them.
     ds = xr.merge([xr.open_zarr(folder / f"{n}.zarr", zarr_format=2) for n in expect])
-    gt = truth.ground_truth
+    gt = truth.ground_truth.including_margin()  # exports hold every cell; in_fov marks units
     assert np.array_equal(ds["varr"].values, truth.observed.values)
     assert np.array_equal(ds["A"].values, gt.A_observed.values)
     assert np.array_equal(ds["C"].values, gt.C.values)

@@ -71,7 +71,11 @@ def test_off_fov_tissue_enters():
     obs = rec.observed.values
     assert obs[0].sum() == 0 and obs[1].sum() > 0
     gt = rec.ground_truth
-    assert gt.n_units == 1 and not bool(gt.in_fov[0]) and not bool(gt.detectable[0])
+    # a margin cell: not a unit of the ground truth, but kept (and lit) in the margin view
+    assert gt.n_units == 0 and gt.margin.n_units == 1
+    margin = gt.margin
+    assert not bool(margin.in_fov[0]) and not bool(margin.detectable[0])
+    assert gt.including_margin().n_units == 1
 
 
 def test_margin_is_sized_from_the_motion():
@@ -88,7 +92,9 @@ def test_cells_are_counted_over_the_canvas():
         max_shift_um=5.0, motion_amplitude_um=2.0)]))  # fmt: skip
     assert plain.ground_truth.n_units == round(100000 * 0.04 * 0.04 * 0.2)
     canvas_um = 40 + 2 * 6
-    assert moving.ground_truth.n_units == round(100000 * (canvas_um / 1000) ** 2 * 0.2)
+    everything = moving.ground_truth.including_margin()  # the units are only the visible ones
+    assert everything.n_units == round(100000 * (canvas_um / 1000) ** 2 * 0.2)
+    assert moving.ground_truth.n_units + moving.ground_truth.margin.n_units == everything.n_units
 
 
 def physical(seconds=60.0, **kw):

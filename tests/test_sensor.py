@@ -221,3 +221,21 @@ def test_detectable_subset_keeps_only_detectable_cells():
     assert np.array_equal(sub.C.values, gt.C.values[keep])
     assert np.array_equal(sub.A_observed.values, gt.A_observed.values[keep])
     assert sub.focal_depth_um == gt.focal_depth_um
+
+
+@pytest.mark.slow
+def test_ladder_exposure_uses_the_range_and_rarely_clips():
+    """The reference physics' exposure check on the ladder's full recording (rung 6): the
+    brightest noise-free pixel uses at least 80% of the 8-bit range without reaching the
+    ceiling, and under 0.1% of the pixels clip (docs/ladder.md, rung 6)."""
+    import dask
+
+    from graphs._common import rung_spec
+
+    spec = rung_spec(6)
+    rec = simulate(spec)
+    expected_peak, clipped = dask.compute(
+        simulate(spec, until="leakage").expected_counts().max(), (rec.observed == 255).sum()
+    )
+    assert 0.8 * 255 <= int(expected_peak) < 255
+    assert int(clipped) / rec.observed.size < 1e-3

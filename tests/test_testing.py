@@ -262,7 +262,7 @@ def test_summary(rec):
     n_det = int(gt.detectable.values.sum())
     text = score(perfect(gt), gt).summary()
     assert "recall 1.000  precision 1.000  f1 1.000" in text
-    assert f"{n_det} detectable of 6 planted (recall denominator = {n_det})" in text
+    assert f"{n_det} detectable of 6 in the field (recall denominator = {n_det})" in text
     assert "traces: median r = 1.000" in text and "activity: r = 1.000" in text
     assert "footprint shift" not in text and "motion" not in text
     est = perfect(gt)

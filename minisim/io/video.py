@@ -56,6 +56,24 @@ def is_minisim_video(path: Path) -> bool:
     return str(tags.get("comment", "")).startswith(SIGNATURE)
 
 
+#: FourCC names other tools (and minisim 1.0) use, and the ffmpeg codec each one means:
+#: ``"Y800"`` is uncompressed 8-bit grayscale, ``"MJPG"`` is motion JPEG (lossy).
+CODEC_ALIASES = {"Y800": "rawvideo", "MJPG": "mjpeg", "FFV1": "ffv1"}
+
+
+def resolve_codec(codec: str) -> str:
+    """The ffmpeg codec name for ``codec`` (a FourCC alias or an ffmpeg name)."""
+    return CODEC_ALIASES.get(codec, CODEC_ALIASES.get(codec.upper(), codec))
+
+
+def _pixel_format(av, codec: str) -> str:
+    """``"gray"`` when the codec stores it (every lossless one here); otherwise the codec's
+    first pixel format (motion JPEG stores YUV), converted per frame."""
+    formats = av.codec.Codec(codec, "w").video_formats
+    names = [f.name for f in formats] if formats else []
+    return "gray" if not names or "gray" in names else names[0]
+
+
 def to_uint8(frames: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
     """Map intensities to 0–255 with rounding; ``vmax == vmin`` maps with a span of 1."""
     span = (vmax - vmin) or 1.0
@@ -68,7 +86,7 @@ def _import_av():
         import av
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
-            'writing video needs PyAV: pip install "minisim[video]" (or "minisim[notebook]")'
+            'writing video needs PyAV: pip install ".[video]" in the minisim source tree'
         ) from err
     return av
 
@@ -90,7 +108,8 @@ class _OrderedEncoder:
         self.container.metadata["comment"] = f"{SIGNATURE} {_version()} (8-bit gray)"
         self.stream = self.container.add_stream(codec, rate=_rate(fps))
         self.stream.width, self.stream.height = shape[2], shape[1]
-        self.stream.pix_fmt = "gray"
+        self.pix_fmt = _pixel_format(av, codec)
+        self.stream.pix_fmt = self.pix_fmt
         self.vmin, self.vmax = vmin, vmax
         self.next_frame = 0
         self.pending: dict[int, np.ndarray] = {}
@@ -108,6 +127,8 @@ class _OrderedEncoder:
                 frames = self.pending.pop(self.next_frame)
                 for frame in frames:
                     video_frame = self._av.VideoFrame.from_ndarray(frame, format="gray")
+                    if self.pix_fmt != "gray":
+                        video_frame = video_frame.reformat(format=self.pix_fmt)
                     for packet in self.stream.encode(video_frame):
                         self.container.mux(packet)
                 self.next_frame += len(frames)
@@ -144,6 +165,7 @@ def write_movie(
     from .outputs import atomic_file
 
     path = Path(path)
+    codec = resolve_codec(codec)
     fmt = container_format(path)
     if movie.shape[0] == 0:
         raise ValueError("the movie has no frames to write")
