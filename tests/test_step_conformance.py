@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from minisim import DroppedFrames, Vasculature, VesselLayer
+from minisim import BrainMotion, DroppedFrames, Vasculature, VesselLayer
 from minisim.conformance import StepConformance
 from minisim.steps import registered_steps
 
-#: Steps whose defaults do nothing, configured so the checks exercise them.
+#: Steps whose defaults do nothing (or suit a larger field), configured for the checks.
 ACTIVE = {
+    "brain_motion": BrainMotion(motion_amplitude_um=1.0, max_shift_um=2.0),
     "vasculature": Vasculature(enabled=True, layers=[VesselLayer()]),
     "dropped_frames": DroppedFrames(drop_probability=0.2, dropped=(3,), timestamp_jitter_s=0.001),
 }
