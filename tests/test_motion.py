@@ -190,3 +190,19 @@ def test_registration_recovers_the_shifts():
     residual = -estimates - truth
     residual -= residual.mean(axis=0)
     assert np.sqrt(np.mean(residual**2)) < 0.5
+
+
+def test_the_moved_movie_is_a_stage_of_its_own():
+    from minisim import IlluminationProfile, Output
+
+    spec = Spec(acquisition=small_acquisition(px=32, duration_s=1.0), seed=4,
+                output=Output(save_intermediates=True),
+                steps=[PlaceNeurons(), CellActivity(), Composite(),
+                       BrainMotion(motion_amplitude_um=1.0, max_shift_um=2.0),
+                       IlluminationProfile()])  # fmt: skip
+    rec = simulate(spec)
+    moved = rec.stage("brain_motion").values
+    assert rec.stage("brain_motion").dims == ("frame", "y", "x") and moved.shape == (20, 32, 32)
+    lit = rec.stage("illumination_profile").values
+    field = rec.dataset["illumination"].values.astype(np.float32)
+    assert np.array_equal(lit, moved * field)  # the next stage multiplies exactly this movie

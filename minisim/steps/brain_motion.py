@@ -73,6 +73,7 @@ class BrainMotion(StepSpec):
     provides: ClassVar[tuple[str, ...]] = ("shift_y", "shift_x")
     # The trajectory is a statistic prepared before pixel work (when there is any).
     may_provide: ClassVar[tuple[str, ...]] = ("observed", "brain_motion_shifts")
+    writes_movie: ClassVar[bool] = True  # it moves and crops the movie: a stage of its own
     model: Literal["physical", "walk"] = "physical"
     trajectory_um: tuple[tuple[float, float], ...] | None = None
     max_shift_um: PositiveFloat = 15.0
