@@ -409,7 +409,7 @@ class Recording:
 
         return write_minian(self, folder, **options)
 
-    def to_zarr(self, store, *, mode: str = "w", storage_options=None):
+    def to_zarr(self, store, *, mode: str = "w", storage_options=None, progress: bool = False):
         """Stream the recording into a Zarr v3 store, chunk by chunk.
 
         Parameters
@@ -422,6 +422,8 @@ class Recording:
             of another spec is an error naming the fields that differ).
         storage_options : dict, optional
             Passed to fsspec for URLs.
+        progress : bool
+            Show a progress bar on stderr (dask's, or distributed's on a cluster).
 
         Returns
         -------
@@ -439,7 +441,9 @@ class Recording:
         """
         from .io.zarr_store import write_recording
 
-        return write_recording(self, store, mode=mode, storage_options=storage_options)
+        return write_recording(
+            self, store, mode=mode, storage_options=storage_options, progress=progress
+        )
 
     def expected_counts(self) -> xr.DataArray:
         """The sensor's noise-free output: this movie's expected photo-electrons digitized

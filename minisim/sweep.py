@@ -93,21 +93,22 @@ def _assign(data: dict, path: str, value) -> None:
     target[parts[-1]] = value
 
 
-def generate(specs: Iterable[Spec], root, *, client=None, chunks=None, storage_options=None):
+def generate(specs: Iterable[Spec], root, *, client=None, chunks=None, storage_options=None,
+             progress: bool = False):  # fmt: skip
     """Write many recordings as one batch, each to ``root/<cache_key>.zarr``, plus a manifest.
 
     ``root`` is a local folder or an fsspec URL (``s3://bucket/archive``, with
     ``storage_options``). Stores that are already complete are skipped, so an interrupted
     archive resumes; a store path holding something minisim did not write is refused before
     any work. All chunk writes run as one computation (on ``client`` if given, else on the
-    scheduler in force). ``manifest.json`` (swept axes → store) is written last, atomically,
+    scheduler in force; ``progress=True`` shows a bar). ``manifest.json`` (swept axes → store) is written last, atomically,
     and only over a manifest minisim wrote.
 
     Returns the manifest's path (a Path for a local root, else a URL string).
     """
-    import dask
 
     from .io.outputs import join, local_path
+    from .io.progress import compute
     from .io.zarr_store import inspect_target, is_complete, target, write_recording_lazily
     from .simulate import simulate
 
@@ -130,10 +131,7 @@ def generate(specs: Iterable[Spec], root, *, client=None, chunks=None, storage_o
                 write_recording_lazily(rec, store, mode="resume", storage_options=storage_options)
             )
     if writes:
-        if client is not None:
-            client.gather(client.compute(writes))
-        else:
-            dask.compute(*writes)
+        compute(writes, progress=progress, client=client)
     _write_manifest(manifest, {"written_by": "minisim", "recordings": entries}, storage_options)
     return manifest
 

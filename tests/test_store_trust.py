@@ -342,3 +342,12 @@ def test_a_computed_recording_writes_the_same_store(tmp_path):
     simulate(SPEC).to_zarr(tmp_path / "lazy.zarr")
     simulate(SPEC).compute().to_zarr(tmp_path / "computed.zarr")
     assert store_bytes(tmp_path / "computed.zarr") == store_bytes(tmp_path / "lazy.zarr")
+
+
+def test_writes_show_progress_when_asked(tmp_path, capsys):
+    simulate(SPEC).to_zarr(tmp_path / "quiet.zarr")
+    assert "Completed" not in capsys.readouterr().err
+    simulate(SPEC).to_zarr(tmp_path / "loud.zarr", progress=True)
+    assert "100% Completed" in capsys.readouterr().err
+    generate([SPEC, OTHER], tmp_path / "archive", progress=True)
+    assert "100% Completed" in capsys.readouterr().err

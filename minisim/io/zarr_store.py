@@ -169,9 +169,12 @@ def _restore_interrupted_swap(path: Path) -> None:
 # -- writing ----------------------------------------------------------------------------------
 
 
-def write_recording(rec, store, *, mode: str = "w", storage_options=None):
+def write_recording(rec, store, *, mode: str = "w", storage_options=None, progress=False):
     """Write (or resume writing) a recording; see :meth:`Recording.to_zarr`."""
-    write_recording_lazily(rec, store, mode=mode, storage_options=storage_options).compute()
+    from .progress import compute
+
+    compute([write_recording_lazily(rec, store, mode=mode, storage_options=storage_options)],
+            progress=progress)  # fmt: skip
     return store
 
 
