@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .engine import portable_math as pm
-from .errors import SpecWarning
+from .errors import SpecWarning, user_stacklevel
 
 #: Every float of a spec is finite: NaN and ±inf are rejected (also by ``FrozenModel``'s
 #: config, so a bare ``float`` field is finite too).
@@ -39,7 +39,7 @@ def warn_odd(message: str) -> None:
     """A legal but unusual value: warn :class:`SpecWarning` at the user's constructor."""
     import warnings
 
-    warnings.warn(message, SpecWarning, stacklevel=2)
+    warnings.warn(message, SpecWarning, stacklevel=user_stacklevel())
 
 
 class FrozenModel(BaseModel):

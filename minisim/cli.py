@@ -11,6 +11,7 @@ from pathlib import Path
 
 EXAMPLES = """examples:
   minisim demo                                   the full chain (200×200 px, 20 s), locally
+  minisim spec --preset v4-ca1 -o spec.json      a starter spec to edit
   minisim run spec.json -o rec.zarr --chunks 256
   minisim run spec.json -o rec.zarr --scheduler tcp://scheduler:8786
   minisim video spec.json -o rec.avi
@@ -286,6 +287,48 @@ def cmd_demo(args) -> int:
         f"computed in {elapsed:.1f} s ({obs.shape[0] / elapsed:.0f} frames/s): mean count "
         f"{float(mean):.1f}, peak {int(peak)}, {int(detectable)} of {rec.ground_truth.n_units} cells detectable"
     )
+    print(NEXT_STEPS)
+    return 0
+
+
+NEXT_STEPS = """next:
+  minisim spec --preset v4-ca1 -o spec.json      a starter spec to edit (JSON)
+  minisim run spec.json -o rec.zarr              simulate it into a verified Zarr store
+  minisim export rec.zarr --to nwb -o rec.nwb    or --to tiff|minian|avi
+  minisim explore spec.json                      design and preview it in the browser"""
+
+#: Starter specs: a scope imaging a region (see minisim.presets), 20 s at 20 fps.
+SPEC_PRESETS = {
+    "v4-ca1": ("miniscope_v4", "ca1"),
+    "v4-cortex": ("miniscope_v4", "cortex_l23"),
+    "generic": ("generic_1p", "ca1"),
+}
+
+
+def cmd_spec(args) -> int:
+    from . import presets
+
+    scope, region = SPEC_PRESETS[args.preset]
+    spec = presets.build_spec(getattr(presets, scope)(), getattr(presets, region)(),
+                              duration_s=args.duration, seed=args.seed)  # fmt: skip
+    text = spec.model_dump_json(indent=2)
+    if args.output is None:
+        print(text)
+        return 0
+    from .io.outputs import atomic_file
+
+    def is_ours(path: Path) -> bool:  # only a spec file minisim wrote may be replaced
+        try:
+            from .spec import Spec
+
+            return Spec.model_validate_json(path.read_text()) is not None
+        except Exception:
+            return False
+
+    with atomic_file(args.output, is_ours=is_ours, what="spec") as partial:
+        partial.write_text(text + "\n")
+    print(f"wrote {args.output}: {args.preset} ({scope} imaging {region}), {args.duration:g} s; "
+          f"edit it, then: minisim run {args.output} -o rec.zarr")  # fmt: skip
     return 0
 
 
@@ -403,6 +446,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", required=True, help="file (nwb, tiff, avi) or folder")
     export.add_argument("--videos", action="store_true", help="minian: also msCam1.avi, ...")
     export.set_defaults(func=cmd_export)
+
+    starter = sub.add_parser("spec", help="print or write a starter spec to edit",
+                             epilog=EXAMPLES, formatter_class=fmt)  # fmt: skip
+    starter.add_argument("--preset", choices=sorted(SPEC_PRESETS), default="v4-ca1",
+                         help="scope and region (default v4-ca1: Miniscope V4 imaging CA1)")  # fmt: skip
+    starter.add_argument("-o", "--output", default=None, help="JSON file (default: print it)")
+    starter.add_argument("--duration", type=float, default=20.0, help="seconds (default 20)")
+    starter.add_argument("--seed", type=int, default=0)
+    starter.set_defaults(func=cmd_spec)
 
     demo = sub.add_parser("demo", help="simulate the full chain and print a summary", epilog=EXAMPLES,
                           formatter_class=fmt)  # fmt: skip

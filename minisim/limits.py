@@ -22,7 +22,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from .acquisition import MAX_FRAMES
-from .errors import LimitError, SpecWarning
+from .errors import LimitError, SpecWarning, user_stacklevel
 
 #: Sensor side: beyond any scientific camera (a 16384² float32 frame is already 1 GiB,
 #: and chunks hold whole frames).
@@ -183,7 +183,7 @@ def check_spec_size(spec) -> SizeEstimate:
             f"{size.n_cells * 2e-3 / 60:.0f} min before any frame: lower density_per_mm3 or "
             "narrow depth_range_um if that is not what you meant",
             SpecWarning,
-            stacklevel=5,
+            stacklevel=user_stacklevel(),
         )
     if place is not None:
         px = acq.pixel_size_um

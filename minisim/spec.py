@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, field_validator, model_validator
 
 from .acquisition import Acquisition, FrozenModel
-from .errors import SpecWarning
+from .errors import SpecWarning, user_stacklevel
 from .limits import check_spec_size
 from .steps.registry import canonical_order, providers_of, registered_steps, stage_aliases
 
@@ -118,12 +118,12 @@ def _warn_empty_pipelines(present: set[str]) -> None:
             "step, so no cell reaches the movie (it is black without other light): add "
             "Composite() (or ignore this if you only want the cells' ground truth)",
             SpecWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
     elif "composite" in present and "cell_activity" not in present:
         warnings.warn(
             "steps: composite draws cells by their calcium traces, but there is no "
             "cell_activity step, so the cells stay dark: add CellActivity()",
             SpecWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )

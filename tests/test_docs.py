@@ -16,7 +16,7 @@ BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 def test_code_blocks_run(page, tmp_path, monkeypatch):
     blocks = BLOCK.findall(page.read_text())
     monkeypatch.chdir(tmp_path)
-    namespace: dict = {"__name__": "__docs__"}
+    namespace: dict = {"__name__": "__main__"}  # blocks run as a script would
     for i, block in enumerate(blocks):
         try:
             exec(compile(block, f"{page.name}[block {i}]", "exec"), namespace)

@@ -218,3 +218,28 @@ def test_stage_resolution():
     assert spec.resolve_stage("cells_only") == "cells_only"
     with pytest.raises(ValueError, match="cells_only"):
         spec.resolve_stage("sensor")
+
+
+def test_spec_warnings_point_at_the_users_line():
+    acq = small_acquisition(px=32, duration_s=1.0)
+    with pytest.warns(SpecWarning) as built:
+        spec = Spec(acquisition=acq, steps=[PlaceNeurons(), CellActivity()])
+    with pytest.warns(SpecWarning) as loaded:
+        Spec.model_validate_json(spec.model_dump_json())
+    assert {w.filename for w in built} == {__file__}
+    assert {w.filename for w in loaded} == {__file__}
+
+
+def test_the_cli_writes_a_starter_spec_that_runs(tmp_path, capsys):
+    from minisim.cli import main
+
+    for preset in ("v4-ca1", "v4-cortex", "generic"):
+        path = tmp_path / f"{preset}.json"
+        assert main(["spec", "--preset", preset, "--duration", "1", "-o", str(path)]) == 0
+        spec = Spec.model_validate_json(path.read_text())
+        assert spec.acquisition.duration_s == 1.0 and spec.step("sensor") is not None
+    assert "minisim run" in capsys.readouterr().out
+    mine = tmp_path / "notes.json"
+    mine.write_text('{"mine": 1}')
+    assert main(["spec", "-o", str(mine)]) == 1
+    assert mine.read_text() == '{"mine": 1}'

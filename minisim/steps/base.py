@@ -23,7 +23,7 @@ import warnings
 from typing import TYPE_CHECKING, ClassVar
 
 from ..acquisition import FrozenModel
-from ..errors import SpecWarning
+from ..errors import SpecWarning, user_stacklevel
 from ..schema import Quantity, quantity, register
 
 if TYPE_CHECKING:
@@ -124,4 +124,4 @@ class StepSpec(FrozenModel):
 
 def warn_spec(message: str) -> None:
     # warn_spec ← check_in_spec ← Spec validator ← BaseModel.__init__ ← the user's Spec(...)
-    warnings.warn(message, SpecWarning, stacklevel=5)
+    warnings.warn(message, SpecWarning, stacklevel=user_stacklevel())

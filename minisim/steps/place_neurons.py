@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 from ..acquisition import MAX_DEPTH_UM, FrozenModel, NonNegativeFloat, PositiveFloat, warn_odd
 from ..engine import Footprints, Scene, stream
 from ..engine import portable_math as pm
-from ..errors import SpecWarning
+from ..errors import SpecWarning, user_stacklevel
 from .base import StepSpec, warn_spec
 
 KIND = "place_neurons"
@@ -325,7 +325,7 @@ def _spaced_centers(rng, count, low, span, min_distance) -> np.ndarray:
             f"min_distance_um={min_distance:g} is too large for the density: placed {n} of "
             f"{count} cells after {attempts} attempts; lower min_distance_um or density_per_mm3",
             SpecWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     return accepted[:n]
 
