@@ -109,11 +109,12 @@ def cmd_run(args) -> int:
     if args.profile and args.resume:
         raise UsageError("--profile times a whole write: drop --resume (or --profile)")
     rec = simulate(spec, until=args.until, chunks=args.chunks)
-    with scheduler(args.scheduler):
+    with scheduler(args.scheduler) as client:
         if args.profile:
             profile = rec.profile(args.output)
-        else:
-            rec.to_zarr(args.output, mode="resume" if args.resume else "w")
+        else:  # locally the scheduler's bar is on; on a cluster, distributed's
+            rec.to_zarr(args.output, mode="resume" if args.resume else "w",
+                        progress=client is not None)  # fmt: skip
     print(f"wrote {args.output}: {_describe(rec)} in {time.perf_counter() - start:.1f} s")
     if args.profile:
         print(profile)
@@ -182,7 +183,8 @@ def cmd_dataset(args) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from err
     with scheduler(args.scheduler) as client:
-        manifest = generate(specs, args.output, client=client, chunks=args.chunks)
+        manifest = generate(specs, args.output, client=client, chunks=args.chunks,
+                            progress=client is not None)  # fmt: skip
     print(f"{len(specs)} recordings in {args.output} (manifest: {manifest})")
     return 0
 
