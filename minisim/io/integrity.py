@@ -86,7 +86,9 @@ def _expected_keys(name: str, info: dict) -> set[str]:
     return {f"{name}/c/" + "/".join(map(str, idx)) for idx in itertools.product(*map(range, grid))}
 
 
-def _list_keys(store: Store) -> set[str]:
+def list_keys(store: Store) -> set[str]:
+    """Every key of a store (one listing; no value is read)."""
+
     async def collect():
         return {key async for key in store.list()}
 
@@ -95,7 +97,7 @@ def _list_keys(store: Store) -> set[str]:
 
 def missing_from(store: Store, contents: dict) -> dict[str, list[str]]:
     """Per array, the keys the contents record promises but the store's listing lacks."""
-    present = _list_keys(store)
+    present = list_keys(store)
     missing = {}
     for name, info in contents.items():
         lost = sorted(k for k in _expected_keys(name, info) if k not in present)

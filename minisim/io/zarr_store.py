@@ -16,7 +16,9 @@ flagged incomplete, so an interrupted overwrite leaves a store that refuses to o
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -39,6 +41,7 @@ from .integrity import (
     checked_array,
     chunk_compressors,
     contents_of,
+    list_keys,
     verify_group,
 )
 from .outputs import (
@@ -362,16 +365,11 @@ def _frame_bounds(ds: xr.Dataset) -> list[int]:
 
 
 def _present_keys(group) -> set[str]:
-    from .integrity import _list_keys
-
-    return _list_keys(group.store)
+    return list_keys(group.store)
 
 
 def _frame_chunk_written(group, ds: xr.Dataset, k: int, present: set[str]) -> bool:
     """Is every chunk of frame chunk k present, in every array with a frame axis?"""
-    import itertools
-    import math
-
     for name in ds.variables:
         dims = ds[name].dims
         if "frame" not in dims or name == "frame":
