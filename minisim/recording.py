@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from functools import cached_property
 
 import dask
@@ -277,6 +278,12 @@ class Recording:
         return self.dataset["observed"]
 
     @property
+    def holds_counts(self) -> bool:
+        """Is the movie the sensor's integer ADC counts? (False: continuous scene
+        intensity, e.g. a spec without a sensor or a recording stopped before it.)"""
+        return np.issubdtype(self.dataset["observed"].dtype, np.integer)
+
+    @property
     def ground_truth(self) -> GroundTruth:
         """The ground truth of the cells in the field of view at rest (see :class:`GroundTruth`).
 
@@ -367,7 +374,7 @@ class Recording:
 
         spec = self.spec
         if vmax is None:
-            if "sensor" not in self.dataset.attrs.get("steps_run", []):
+            if not self.holds_counts:
                 raise ValueError(
                     "vmax is required without a sensor step (or when stopping before it): the "
                     "movie is continuous intensity with no ADC range; pass e.g. "
@@ -453,20 +460,21 @@ class Recording:
         of a spec that has a ``Sensor``: the same scene the noisy counts come from, so the
         two differ only by the noise. Lazy, like the movie.
         """
+        from .steps.context import LightPath
         from .steps.sensor import digitize
 
-        sensor = self.spec.step("sensor")
-        if sensor is None:
+        readout = LightPath.from_spec(self.spec).readout
+        if readout is None:
             raise ValueError(
                 "expected_counts needs a spec with a Sensor step (it uses its exposure)"
             )
-        if "sensor" in self.dataset.attrs.get("steps_run", []):
+        if self.holds_counts:
             raise ValueError(
                 "this recording already holds sensor counts; take the intensity from "
                 "simulate(spec, until='leakage') (or the last step before the sensor)"
             )
         movie = self.observed
-        readout = sensor.readout(self.spec.acquisition, self.spec.seed, noise=False)
+        readout = replace(readout, noise=False)
         counts = digitize(
             movie.data, readout, f"sensor-expected-{self.spec.cache_key()}", movie.chunks[0]
         )

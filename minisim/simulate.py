@@ -66,15 +66,8 @@ def simulate(spec: Spec, *, until: str | None = None, chunks=None, perf=None) ->
     steps = list(spec.steps)
     if stop is not None:
         steps = steps[: [s.stage for s in steps].index(stop) + 1]
-    prepared = False
     for step in steps:
-        if step.writes_movie and not prepared:
-            # Whole-recording statistics first, so pixel chunks never wait on them.
-            for later in steps[steps.index(step) :]:
-                with step_timer(later.kind):  # a no-op unless a profile is being built
-                    scene = later.prepare(scene)
-            prepared = True
-        with step_timer(step.kind):
+        with step_timer(step.kind):  # a no-op unless a profile is being built
             built = step.build(scene).evolve(steps_run=(*scene.steps_run, step.kind))
         check_outputs(step, scene, built)
         scene = built

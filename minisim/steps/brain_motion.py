@@ -27,7 +27,7 @@ from pydantic import Field, model_validator
 from scipy.signal import lfilter
 
 from ..acquisition import Acquisition, NonNegativeFloat, PositiveFloat, ceil_px
-from ..engine import ScanOutput, Scene, constant, map_ranges, scan, stream
+from ..engine import ScanOutput, Scene, constant, scan, stream
 from ..engine import portable_math as pm
 from .base import StepSpec, warn_spec
 
@@ -71,8 +71,7 @@ class BrainMotion(StepSpec):
     kind: Literal["brain_motion"] = KIND
     order: ClassVar[float] = 80
     provides: ClassVar[tuple[str, ...]] = ("shift_y", "shift_x")
-    # The trajectory is a statistic prepared before pixel work (when there is any).
-    may_provide: ClassVar[tuple[str, ...]] = ("observed", "brain_motion_shifts")
+    may_provide: ClassVar[tuple[str, ...]] = ("observed",)
     writes_movie: ClassVar[bool] = True  # it moves and crops the movie: a stage of its own
     model: Literal["physical", "walk"] = "physical"
     trajectory_um: tuple[tuple[float, float], ...] | None = None
@@ -180,25 +179,8 @@ class BrainMotion(StepSpec):
                 "(brain: 2–20 Hz) or damping_ratio (typically 0.2–2)"
             )
 
-    def prepare(self, scene: Scene) -> Scene:
-        """The trajectory, before any pixel work (the physical model's scale is its 99th
-        percentile, a statistic of every frame)."""
-        # The trajectory is tiny (frames × 2): computed whole before any pixel work.
-        shifts = self.shifts_px(scene)
-        whole = map_ranges(
-            scene.layer_name("brain_motion", "statistic", "shifts"),
-            _identity,
-            (scene.n_frames,),
-            (2,),
-            np.float64,
-            inputs=[(shifts, 0)],
-        )
-        return scene.evolve(statistics={"brain_motion_shifts": whole})
-
     def build(self, scene: Scene) -> Scene:
-        shifts = scene.statistics.get("brain_motion_shifts")
-        if shifts is None:
-            shifts = self.shifts_px(scene)
+        shifts = self.shifts_px(scene)
         height, width = scene.fov_shape
         top, left, _, _ = scene.fov_window
         movie = scene.movie
@@ -251,10 +233,9 @@ class BrainMotion(StepSpec):
                 constants=[shared],
             )
             # The scale is a statistic of the whole trajectory: one task over all frames.
-            shifts = map_ranges(
-                scene.layer_name("brain_motion", "statistic", "scale"),
+            shifts = scene.statistic(
+                ("brain_motion", "scale"),
                 mix_and_scale_frames,
-                (n,),
                 (2,),
                 np.float64,
                 inputs=[(loco, 0), (slosh, 0)],
@@ -299,10 +280,6 @@ def walk_scan_step(position, block: int, start: int, stop: int, params: WalkPara
             pos = clamp_radius(pos + steps[k], params.max_px)
         out[k] = pos
     return pos, out
-
-
-def _identity(start, stop, values):
-    return values
 
 
 def clamp_radius(shifts: np.ndarray, max_px: float) -> np.ndarray:
