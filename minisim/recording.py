@@ -192,9 +192,9 @@ class GroundTruth:
     def fov_offset(self) -> tuple[int, int]:
         """(top, left) of the field of view on the motion canvas: the motion margin in
         pixels, (0, 0) without brain motion. Footprints here are already in field pixels."""
-        spec = load_spec_quietly(self._table.dataset.attrs["spec"])
-        motion = spec.step("brain_motion")
-        margin = 0 if motion is None else int(motion.margin_px(spec.acquisition))
+        from .limits import margin_px
+
+        margin = int(margin_px(load_spec_quietly(self._table.dataset.attrs["spec"])))
         return margin, margin
 
     @property

@@ -6,7 +6,7 @@ from dask.base import tokenize
 
 from .engine import Scene, normalize_chunks
 from .engine.profile import step_timer
-from .limits import check_machine
+from .limits import check_machine, margin_px
 from .recording import Recording, assemble
 from .spec import Spec
 from .steps.context import LightPath
@@ -47,7 +47,7 @@ def simulate(spec: Spec, *, until: str | None = None, chunks=None, perf=None) ->
         raise TypeError(f"simulate(perf=...) is not supported: {PERF_HINT}")
     stop = spec.resolve_stage(until) if until is not None else None
     acq = spec.acquisition
-    margin = max((step.margin_px(acq) for step in spec.steps), default=0)
+    margin = margin_px(spec)
     fov = acq.fov_shape
     canvas = (fov[0] + 2 * margin, fov[1] + 2 * margin)
     frame_chunks = normalize_chunks(chunks, acq.n_frames, canvas[0] * canvas[1] * 4)
