@@ -143,20 +143,16 @@ class Scene:
         layer computes this one (and everything before it) inside its own task: one task
         per chunk runs the whole pixel chain.
         """
-        return map_ranges(
-            self.layer_name(*parts),
-            func,
-            self.frame_chunks,
-            tail_shape,
-            dtype,
-            inputs=inputs,
-            constants=constants,
-            recomputed=self.fuse_pixels,
-        )
+        return self._per_chunk(parts, func, tail_shape, dtype, inputs, constants,
+                               recomputed=self.fuse_pixels)  # fmt: skip
 
     def frame_map(self, parts, func, tail_shape, dtype, inputs=(), constants=()) -> da.Array:
         """A cheap per-frame kernel (a gain, a timestamp, a row offset per frame) over each
         frame chunk; its readers recompute the blocks they need rather than keep them."""
+        return self._per_chunk(parts, func, tail_shape, dtype, inputs, constants,
+                               recomputed=True)  # fmt: skip
+
+    def _per_chunk(self, parts, func, tail_shape, dtype, inputs, constants, recomputed):
         return map_ranges(
             self.layer_name(*parts),
             func,
@@ -165,7 +161,7 @@ class Scene:
             dtype,
             inputs=inputs,
             constants=constants,
-            recomputed=True,
+            recomputed=recomputed,
         )
 
     def statistic(self, parts, func, tail_shape, dtype, inputs=(), constants=()) -> da.Array:
