@@ -285,8 +285,10 @@ ERRORS = [
     ({"steps__brain_motion__nonrigid_um": -1.0}, "nonrigid_um"),
     ({"steps__brain_motion__nonrigid_um": 50.0}, "nonrigid_um"),  # folds: > scale / 10
     ({"steps__brain_motion__nonrigid_scale_um": 0.0}, "nonrigid_scale_um"),
-    ({"steps__brain_motion__nonrigid_um": 0.2, "steps__brain_motion__nonrigid_scale_um": 2.0},
-     "nonrigid_scale_um"),  # nodes 2 px apart
+    (
+        {"steps__brain_motion__nonrigid_um": 0.2, "steps__brain_motion__nonrigid_scale_um": 2.0},
+        "nonrigid_scale_um",
+    ),  # nodes 2 px apart
     ({"steps__brain_motion__nonrigid_drift_s": 0.0}, "nonrigid_drift_s"),
     ({"steps__brain_motion__nonrigid_coupling": 1.5}, "nonrigid_coupling"),
     # scope fields and sensor

@@ -60,7 +60,9 @@ def test_bspline_weights_are_a_partition_of_unity_and_interpolate_closed_form():
     smooth = np.array([1.0, 4.0, 1.0]) / 6
     for j in range(1, len(grid) - 1):
         for i in range(1, len(grid) - 1):
-            expected = np.einsum("a,b,abk->k", smooth, smooth, coeffs[0, j - 1 : j + 2, i - 1 : i + 2])
+            expected = np.einsum(
+                "a,b,abk->k", smooth, smooth, coeffs[0, j - 1 : j + 2, i - 1 : i + 2]
+            )
             np.testing.assert_allclose(field[int(grid[j]), int(grid[i])], expected, atol=1e-12)
 
 
@@ -132,12 +134,15 @@ def test_the_field_varies_in_space_and_drifts_in_time(drift_only):
 def test_coupled_field_follows_the_rigid_drive():
     gt = simulate(nonrigid_spec(px=48, seconds=20.0, nonrigid_coupling=1.0)).ground_truth
     part, shifts = nonrigid_part(gt), gt.shifts.values
-    for y, x in [(5, 5), (24, 40), (40, 10)]:
-        for axis in (0, 1):
-            r = np.corrcoef(part[:, y, x, axis], shifts[:, axis])[0, 1]
-            assert abs(r) > 0.999, (y, x, axis, r)  # a per-pixel gain on the rigid shift
-    gains = part[200] / np.where(shifts[200] == 0, 1, shifts[200])
-    assert gains[..., 0].std() > 0.1  # the gain varies across the field
+    # A per-pixel gain on the rigid shift: |r| = 1 wherever no node hit the clamp.
+    for axis in (0, 1):
+        values = part[..., axis].reshape(len(shifts), -1)
+        centred = values - values.mean(0)
+        drive = shifts[:, axis] - shifts[:, axis].mean()
+        r = np.abs(drive @ centred) / np.sqrt((drive @ drive) * (centred**2).sum(0))
+        assert np.median(r) > 0.9999 and np.quantile(r, 0.1) > 0.99, np.quantile(r, [0.1, 0.5])
+        slope = (drive @ centred) / (drive @ drive)
+        assert slope.std() > 0.1  # the gain varies across the field
 
 
 def isolated_cells(spacing=22.0, n=3):
@@ -150,9 +155,10 @@ def test_each_isolated_cell_sits_at_rest_plus_the_displacement_at_its_centroid()
     """The issue's check: in a noise-free movie, the intensity-weighted centroid of every
     isolated in-focus cell is at its rest position plus gt.displacement there (the
     displacement at the pixel it is seen at, d(t, p) with p − d(t, p) = rest), within
-    0.1 px in every frame."""
+    0.1 px in every frame. (The relation is exact to first order in the field's gradient;
+    here the worst cell is off by about 0.06 px while the field bends by up to 6 px.)"""
     spec = nonrigid_spec(px=72, seconds=6.0, cells=isolated_cells(), motion_amplitude_um=3.0,
-                         max_shift_um=5.0, nonrigid_um=2.0, nonrigid_scale_um=30.0)  # fmt: skip
+                         max_shift_um=5.0, nonrigid_um=1.5, nonrigid_scale_um=40.0)  # fmt: skip
     rec = simulate(spec)
     ds = rec.dataset.compute()
     gt = rec.ground_truth
@@ -164,8 +170,9 @@ def test_each_isolated_cell_sits_at_rest_plus_the_displacement_at_its_centroid()
     worst = 0.0
     for fp in footprints:
         rest = np.array([(fp * yy).sum(), (fp * xx).sum()]) / fp.sum()
-        window = (np.abs(yy - rest[0]) < 10) & (np.abs(xx - rest[1]) < 10)
         for t in range(movie.shape[0]):
+            guess = rest + field[t, int(round(rest[0])), int(round(rest[1]))]
+            window = (np.abs(yy - guess[0]) < 8) & (np.abs(xx - guess[1]) < 8)  # follows it
             frame = movie[t] * window
             seen = np.array([(frame * yy).sum(), (frame * xx).sum()]) / frame.sum()
             d = np.array([map_coordinates(field[t, ..., k], seen[:, None], order=1)[0]
@@ -174,7 +181,7 @@ def test_each_isolated_cell_sits_at_rest_plus_the_displacement_at_its_centroid()
     assert worst < 0.1, worst
     # … and the field is far from rigid there: the cells move differently.
     part = nonrigid_part(gt)
-    assert np.abs(part).max() > 2.0
+    assert np.abs(part).max() > 3.0
 
 
 # --------------------------------------------------------------------------- engine
@@ -191,7 +198,7 @@ def test_simulate_and_the_displacement_stay_lazy():
     assert sliced.shape == (10, 64, 64, 2)
     # the compact truth: node time courses, not frame-sized fields
     assert rec.dataset.nonrigid_y.dims == ("frame", "node_y", "node_x")
-    assert rec.dataset.nonrigid_y.shape[1:] == (5, 5)
+    assert rec.dataset.nonrigid_y.shape[1:] == (6, 6)  # ceil(63 / 24) + 1 + 2 nodes per axis
 
 
 def test_zero_nonrigid_changes_nothing():

@@ -129,7 +129,10 @@ class NonrigidParams:
     ) -> NonrigidParams:
         nodes_y = node_positions(fov_shape[0], spacing_px)
         nodes_x = node_positions(fov_shape[1], spacing_px)
-        gains = stream(seed, KIND, "nonrigid-gain").standard_normal((len(nodes_y), len(nodes_x), 2))
+        # Bounded gains (uniform): a Gaussian gain's tail times the rigid path's tail would
+        # make the clamp act often on a few nodes.
+        shape = (len(nodes_y), len(nodes_x), 2)
+        gains = stream(seed, KIND, "nonrigid-gain").uniform(-1.0, 1.0, shape)
         return cls(
             seed=seed,
             fov_shape=(int(fov_shape[0]), int(fov_shape[1])),
