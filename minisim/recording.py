@@ -213,6 +213,52 @@ class GroundTruth:
         )
 
     @property
+    def displacement(self) -> xr.DataArray:
+        """(frame, y, x, axis) total displacement of the tissue seen at each pixel, in px.
+
+        The content at pixel p of frame t comes from the rest position p − d(t, p);
+        ``axis`` is ``"y"``, ``"x"``. It is the rigid shift (:attr:`shifts`) plus, with
+        ``BrainMotion(nonrigid_um=...)``, the non-rigid field, rebuilt on access from the
+        stored node time courses (``nonrigid_y``, ``nonrigid_x``) exactly as the warp used
+        it. Lazy (8 bytes × 2 per pixel and frame, never stored): slice it, or reduce it
+        chunk by chunk, before ``.values``.
+        """
+        from .steps.nonrigid_motion import displacement_frames, rigid_field_frames
+
+        ds = self._ds
+        if "shift_y" not in ds.coords:
+            raise AttributeError(
+                "ground truth has no 'displacement': the spec has no brain_motion step"
+            )
+        height, width = self.fov_shape
+
+        def lazy(values):
+            data = values.data
+            return data if isinstance(data, da.Array) else da.from_array(np.asarray(data))
+
+        n = ds.sizes["frame"]
+        chunks = split_evenly(n, items_per_chunk(height * width * 2 * 8))
+        shifts = da.stack([lazy(ds["shift_y"]), lazy(ds["shift_x"])], axis=1)
+        if "nonrigid_y" in ds.variables:
+            func = displacement_frames
+            inputs = [(shifts, 0), (lazy(ds["nonrigid_y"]), 0), (lazy(ds["nonrigid_x"]), 0)]
+            constants = [np.asarray(ds["node_y"].values), np.asarray(ds["node_x"].values)]
+        else:
+            func, inputs, constants = rigid_field_frames, [(shifts, 0)], []
+        name = "displacement-" + dask.base.tokenize(*(a.name for a, _ in inputs), constants)
+        data = map_ranges(
+            name, func, chunks, (height, width, 2), np.float64, inputs=inputs,
+            constants=[*constants, (height, width)],
+        )  # fmt: skip
+        return xr.DataArray(
+            data,
+            dims=("frame", "y", "x", "axis"),
+            coords={"frame": ds["frame"], "y": ds["y"], "x": ds["x"], "axis": ["y", "x"]},
+            name="displacement",
+            attrs={"units": "px", "long_name": "tissue displacement at each pixel"},
+        )
+
+    @property
     def amplitude_per_cell(self) -> xr.DataArray:
         return self.__getattr__("amplitude")
 

@@ -120,6 +120,16 @@ STEP_QUANTITIES = (
     # brain_motion
     _q("shift_y", "coords", "motion shifts", ("frame",), "float64", "px"),
     _q("shift_x", "coords", "motion shifts", ("frame",), "float64", "px"),
+    _q("nonrigid_y", "truth", "non-rigid node displacements", ("frame", "node_y", "node_x"),
+       "float64", "px", "data",
+       "Non-rigid displacement along y of each control node (a cubic B-spline's "
+       "coefficients); gt.displacement interpolates it to every pixel."),
+    _q("nonrigid_x", "truth", "non-rigid node displacements", ("frame", "node_y", "node_x"),
+       "float64", "px", "data", "As nonrigid_y, along x."),
+    _q("node_y", "coords", "control node rows", ("node_y",), "float64", "px",
+       description="Row of each control node of the non-rigid field, in field pixels."),
+    _q("node_x", "coords", "control node columns", ("node_x",), "float64", "px",
+       description="Column of each control node of the non-rigid field, in field pixels."),
     # static fields
     _q("illumination", "coords", "the illumination profile", ("y", "x"), "float64", "relative"),
     _q("vignette", "coords", "the vignette", ("y", "x"), "float64", "relative"),
