@@ -98,8 +98,13 @@ class StepConformance:
                 continue
             assert quantity.name in ds.variables, f"{self.step.kind}: no {quantity.name!r}"
             var = ds[quantity.name]
-            assert var.dims == quantity.dims, (quantity.name, var.dims, quantity.dims)
-            assert var.dtype == np.dtype(quantity.dtype), (quantity.name, var.dtype)
+            assert var.dims == quantity.dims, (
+                f"{self.step.kind}: {quantity.name!r} has dims {var.dims}, declared {quantity.dims}"
+            )
+            assert var.dtype == np.dtype(quantity.dtype), (
+                f"{self.step.kind}: {quantity.name!r} is {var.dtype}, declared "
+                f"{quantity.dtype}: cast it in the kernel or fix the Quantity"
+            )
 
     def test_documented(self):
         cls = type(self.step)

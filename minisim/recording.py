@@ -629,7 +629,10 @@ def assemble(scene: Scene) -> Recording:
     schema = dataset_schema()
     for name, variable in dataset.variables.items():  # units travel with the values
         if name in schema:
-            variable.attrs.update(units=schema[name].units, long_name=schema[name].label)
+            declared = schema[name]
+            variable.attrs.update(units=declared.units, long_name=declared.label)
+            if declared.description:
+                variable.attrs["description"] = declared.description
     return Recording(dataset)
 
 

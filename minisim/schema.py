@@ -16,6 +16,7 @@ schema when the step is registered.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,8 +30,27 @@ Role = Literal["data", "coord", "internal"]
 class Quantity:
     """One named quantity: what it is, where it lives, and how the Dataset stores it.
 
-    ``label`` is the phrase used in messages ("cell positions"); ``dtype`` may name the
-    rule when it depends on the spec (``"counts"`` for the movie).
+    Attributes
+    ----------
+    name : str
+        The key in the scene's mapping and, when stored, the Dataset's variable name.
+    place : str
+        The scene mapping a step puts it in (``scene.evolve(<place>={name: value})``):
+        ``"cells"`` (per-cell numpy arrays), ``"footprints"``, ``"traces"`` (lazy
+        (cell, frame)), ``"signals"`` (lazy per-frame values for later steps, e.g.
+        ``population_calcium``), ``"truth"`` (data variables, as ``(dims, value)``),
+        ``"coords"`` (coordinates, as ``(dims, value)``: per frame or per pixel, so they
+        follow the movie when sliced), ``"focal"`` or ``"movie"``.
+    label : str
+        The phrase used in messages ("cell positions") and the stored ``long_name``.
+    dims, dtype, units : tuple of str, str, str
+        What the stored variable must have (the conformance checks hold a step to it);
+        ``dtype`` may name the rule when it depends on the spec (``"counts"``).
+    role : "data", "coord" or "internal"
+        How the Dataset stores it: a data variable, a coordinate, or not at all (values
+        steps exchange while building).
+    description : str
+        One line for the dataset reference, stored as the ``description`` attribute.
     """
 
     name: str
@@ -161,7 +181,11 @@ def quantity(name: str, place: str | None = None) -> Quantity:
         place, name = name.split(".", 1)
     found = [q for (p, n), q in _BY_NAME.items() if n == name and place in (None, p)]
     if not found:
-        raise KeyError(f"no quantity named {name!r}")
+        close = difflib.get_close_matches(name, sorted({n for _, n in _BY_NAME}), n=3)
+        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+        raise KeyError(f"no quantity named {name!r}: {hint}every known name is listed by "
+                       "minisim.schema.known_quantities() (a step of another package "
+                       "declares its own with Quantity)")  # fmt: skip
     if len(found) > 1:
         stored = [q for q in found if q.stored]
         if len(stored) == 1:
@@ -169,6 +193,12 @@ def quantity(name: str, place: str | None = None) -> Quantity:
         raise KeyError(f"{name!r} names several quantities: pass place= one of "
                        f"{sorted(q.place for q in found)}")  # fmt: skip
     return found[0]
+
+
+def known_quantities() -> tuple[Quantity, ...]:
+    """Every quantity declared so far (the recording's, the steps' and the plugins'),
+    the internal ones included: what a step can name in ``needs``/``reads``."""
+    return tuple(_BY_NAME.values())
 
 
 def dataset_schema() -> dict[str, Quantity]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import warnings
 from typing import Annotated, Literal, Union
@@ -11,7 +12,13 @@ from pydantic import Field, field_validator, model_validator
 from .acquisition import Acquisition, FrozenModel
 from .errors import SpecWarning, user_stacklevel
 from .limits import check_spec_size
-from .steps.registry import canonical_order, providers_of, registered_steps, stage_aliases
+from .steps.registry import (
+    ENTRY_POINT_GROUP,
+    canonical_order,
+    providers_of,
+    registered_steps,
+    stage_aliases,
+)
 
 #: Any registered step model (built-in or from a plugin), discriminated by its ``kind``.
 AnyStep = Annotated[Union[registered_steps()], Field(discriminator="kind")]  # noqa: UP007
@@ -67,6 +74,23 @@ class Spec(FrozenModel):
     seed: Annotated[int, Field(ge=0)] = 42
     steps: tuple[AnyStep, ...]
     output: Output = Output()
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _known_kinds(cls, steps):
+        known = [c.kind_name() for c in registered_steps()]
+        for i, step in enumerate(steps if isinstance(steps, list | tuple) else ()):
+            kind = step.get("kind") if isinstance(step, dict) else None
+            if isinstance(kind, str) and kind not in known:
+                close = difflib.get_close_matches(kind, known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ValueError(
+                    f"steps[{i}].kind={kind!r} is not a registered step: {hint}the kinds are "
+                    f"{', '.join(known)}; a step from another package works once that package "
+                    f"is installed (pip install it: it registers through the "
+                    f"{ENTRY_POINT_GROUP!r} entry point group)"
+                )
+        return steps
 
     @field_validator("steps", mode="after")
     @classmethod

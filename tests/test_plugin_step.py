@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -48,9 +49,14 @@ CHECK = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def installed_plugin():
+def installed_plugin(tmp_path_factory):
+    # Installed from a copy: building writes build/ and *.egg-info next to the sources,
+    # and a stray egg-info in the checkout would register the step for any process
+    # started there.
+    source = tmp_path_factory.mktemp("plugin") / "plugin_step"
+    shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", str(PLUGIN)],
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", str(source)],
         capture_output=True, text=True,
     )  # fmt: skip
     if result.returncode != 0:

@@ -59,7 +59,9 @@ class StepSpec(FrozenModel):
     provides: ClassVar[tuple[str | Quantity, ...]] = ()
     #: Quantities this step adds only in some configurations (e.g. with an optional input).
     may_provide: ClassVar[tuple[str | Quantity, ...]] = ()
-    #: Does this step write pixels? Composite and later steps do; cell-domain steps don't.
+    #: Does this step write pixels (it declares the movie, ``"observed"``, among what it
+    #: provides)? Such a step is a stage: ``rec.stage(kind)`` is the movie after it.
+    #: Derived from the declarations; never set by hand.
     writes_movie: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
@@ -67,6 +69,11 @@ class StepSpec(FrozenModel):
         for item in (*cls.__dict__.get("provides", ()), *cls.__dict__.get("may_provide", ())):
             if isinstance(item, Quantity):
                 register(item)
+        outputs = (*cls.provides, *cls.may_provide)
+        cls.writes_movie = any(
+            item == "observed" or (isinstance(item, Quantity) and item.place == "movie")
+            for item in outputs
+        )
 
     @classmethod
     def kind_name(cls) -> str:

@@ -97,7 +97,6 @@ class BrainMotion(StepSpec):
         "node_y",
         "node_x",
     )
-    writes_movie: ClassVar[bool] = True  # it moves and crops the movie: a stage of its own
     model: Literal["physical", "walk"] = "physical"
     trajectory_um: tuple[tuple[float, float], ...] | None = None
     max_shift_um: PositiveFloat = 15.0

@@ -37,7 +37,6 @@ class Composite(StepSpec):
         "footprints.observed",
     )
     may_provide: ClassVar[tuple[str, ...]] = ("observed",)  # nothing without traces
-    writes_movie = True
 
     def build(self, scene: Scene) -> Scene:
         traces = scene.traces.get("C")

@@ -64,7 +64,6 @@ class DroppedFrames(StepSpec):
     order: ClassVar[float] = 130  # after the sensor (120): the DAQ loses whole read-out frames
     stage_name: ClassVar[str | None] = "dropped_frames"
     provides: ClassVar[tuple] = ("observed", "time_s", ACQUIRED_FRAME, TIMESTAMP)
-    writes_movie: ClassVar[bool] = True
 
     drop_probability: float = Field(0.01, ge=0, le=0.5)
     dropped: tuple[Annotated[int, Field(ge=0)], ...] = ()

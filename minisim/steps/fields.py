@@ -56,7 +56,6 @@ class _RadialField(StepSpec):
     falloff: Fraction
     exponent: PositiveFloat = 2.0
     center_offset_um: tuple[float, float] = (0.0, 0.0)
-    writes_movie = True
 
     @model_validator(mode="after")
     def _physical(self):
@@ -144,7 +143,6 @@ class Leakage(StepSpec):
     profile: Literal["gaussian", "uniform"] = "gaussian"
     level: NonNegativeFloat = 0.1
     sigma_um: PositiveFloat | None = None
-    writes_movie = True
 
     @model_validator(mode="after")
     def _physical(self):

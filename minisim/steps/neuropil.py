@@ -65,7 +65,6 @@ class Neuropil(StepSpec):
         "observed",
     )
     may_provide: ClassVar[tuple[str, ...]] = ("neuropil_population",)
-    writes_movie = True
     spatial_sigma_um: PositiveFloat = 40.0
     temporal_tau_s: PositiveFloat = 10.0
     population_tau_s: PositiveFloat = 1.5

@@ -83,5 +83,6 @@ def providers_of(wanted) -> list[type[StepSpec]]:
 
 
 def canonical_order(steps):
-    """Step instances sorted by their class's ``order`` (stable)."""
-    return sorted(steps, key=lambda step: type(step).order)
+    """Step instances sorted by their class's ``order``, then kind (two steps of other
+    packages may share an order: the listing must still not matter)."""
+    return sorted(steps, key=lambda step: (type(step).order, step.kind))

@@ -71,7 +71,6 @@ class Sensor(StepSpec):
     provides: ClassVar[tuple[str, ...]] = ("detectable", "observed")
     #: The detector's imperfections, each present when its ImageSensor parameter is set.
     may_provide: ClassVar[tuple] = (SENSOR_GAIN, SENSOR_OFFSET, HOT_PIXELS, ROW_OFFSET)
-    writes_movie = True
     photons_per_unit: PositiveFloat = 100.0
     shot_noise: Literal["poisson", "gaussian"] = "poisson"
 

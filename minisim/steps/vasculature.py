@@ -133,7 +133,6 @@ class Vasculature(StepSpec):
         "vasculature_mask",
     )
     may_provide: ClassVar[tuple] = ("observed", VESSEL_DILATION)
-    writes_movie = True
     enabled: bool = False
     layers: tuple[VesselLayer, ...] = ()
     dilation: VesselDilation | None = None

@@ -38,10 +38,10 @@ class Flicker(StepSpec):
 
     order: ClassVar[float] = 115  # after the scope's fields (110), before the sensor (120)
     provides: ClassVar[tuple] = (FLICKER, "observed")
-    writes_movie: ClassVar[bool] = True
 
     def build(self, scene):
-        movie = scene.fov_movie(np.dtype(scene.spec.output.store_dtype))
+        # After the motion step the movie is the field of view (before it: the canvas).
+        movie = scene.fov_movie(scene.context.store_dtype)
         gain = scene.frame_map(
             ("flicker", "gain"),
             flicker_gain,
@@ -50,7 +50,7 @@ class Flicker(StepSpec):
             constants=[
                 self.amplitude,
                 self.frequency_hz,
-                scene.spec.acquisition.fps,
+                scene.context.acquisition.fps,
                 movie.dtype.str,
             ],  # fmt: skip
         )
