@@ -17,7 +17,7 @@ from ..acquisition import Acquisition, ImageSensor, PositiveFloat
 from ..engine import Scene, constant, map_ranges, stream
 from ..engine.poisson import poisson
 from .base import StepSpec, warn_spec
-from .detection import calcium_range, is_detectable
+from .detection import calcium_range, is_detectable, temporal_noise_e
 from .sensor_pattern import (
     HOT_PIXELS,
     ROW_OFFSET,
@@ -196,16 +196,6 @@ class Sensor(StepSpec):
             temporal_noise_e(acq),
             dtype=bool,
         )
-
-
-def temporal_noise_e(acq: Acquisition) -> float:
-    """RMS of the noise a cell's signal competes with besides its own shot noise: read
-    noise, the dark current's shot noise and row noise (the fixed pattern is static)."""
-    sensor = acq.image_sensor
-    if sensor.dark_current_e_per_s == 0 and sensor.row_noise_e == 0:
-        return sensor.read_noise_e
-    dark_e = sensor.dark_current_e_per_s / acq.fps
-    return float(np.sqrt(sensor.read_noise_e**2 + dark_e + sensor.row_noise_e**2))
 
 
 def count_dtype(bit_depth: int) -> np.dtype:
