@@ -446,14 +446,22 @@ class Recording:
         )
 
     def expected_counts(self) -> xr.DataArray:
-        """The sensor's noise-free output: this movie's expected photo-electrons digitized
-        (``floor(photons·QE·gain)``, clipped to the ADC range) with no random draws.
+        """The mean count each pixel of this movie reads through the spec's sensor: what
+        the average of many noisy read-outs of the same scene converges to (float32).
 
         For a recording stopped before its sensor, e.g. ``simulate(spec, until="leakage")``
-        of a spec that has a ``Sensor``: the same scene the noisy counts come from, so the
-        two differ only by the noise. Lazy, like the movie.
+        of a spec that has a ``Sensor``: the same scene the noisy counts come from, so
+        ``observed − expected_counts`` of the full recording is the noise, with mean zero.
+
+        Everything static that the sensor adds is in it: the black level, the dark current
+        (hot pixels included), the DSNU offset and the PRNU gain map of
+        ``Acquisition.image_sensor``, and the half count the ADC's floor takes on average,
+        as well as the bending of the mean near 0 and near the top of the ADC range where
+        the noise is clipped. Row noise has zero mean and only enters through that
+        clipping. See :func:`minisim.steps.sensor.mean_counts` for the closed form.
+        Lazy, like the movie.
         """
-        from .steps.sensor import digitize
+        from .steps.sensor import expected
 
         sensor = self.spec.step("sensor")
         if sensor is None:
@@ -466,8 +474,8 @@ class Recording:
                 "simulate(spec, until='leakage') (or the last step before the sensor)"
             )
         movie = self.observed
-        readout = sensor.readout(self.spec.acquisition, self.spec.seed, noise=False)
-        counts = digitize(
+        readout = sensor.readout(self.spec.acquisition, self.spec.seed)
+        counts = expected(
             movie.data, readout, f"sensor-expected-{self.spec.cache_key()}", movie.chunks[0]
         )
         return movie.copy(data=counts).rename("expected_counts")
