@@ -385,7 +385,8 @@ class Recording:
         the ``ophys`` processing module (the ``nwb`` extra; see :mod:`minisim.io.nwb`).
 
         Options: ``compress`` (gzip, default True), ``excitation_nm``, ``indicator``,
-        ``location``, ``subject`` (a ``pynwb.file.Subject``), ``progress``.
+        ``location``, ``subject`` (a ``pynwb.file.Subject``), ``include_margin`` (the margin
+        cells too; by default the table holds the cells in the field at rest), ``progress``.
         """
         from .io.nwb import write_nwb
 
@@ -394,7 +395,9 @@ class Recording:
     def to_tiff(self, path, **options):
         """Stream the movie into an ImageJ-compatible TIFF stack (axes TYX, µm pixel size,
         frame interval), sensor counts as 8/16-bit, float32 without a sensor (the ``tiff``
-        extra; see :mod:`minisim.io.tiff`). Options: ``bigtiff``, ``progress``.
+        extra; see :mod:`minisim.io.tiff`). Options: ``bigtiff``, ``truth`` (the ground
+        truth of the cells in the field at rest beside it, ``<stem>_truth.npz``),
+        ``include_margin`` (the margin cells too), ``progress``.
         """
         from .io.tiff import write_tiff
 
@@ -403,7 +406,8 @@ class Recording:
     def to_minian(self, folder, **options):
         """Write minian's layout: one Zarr v2 store per variable (``varr``, ``A``, ``C``,
         ``S``, ``motion``) in ``folder`` (see :mod:`minisim.io.minian`). Options:
-        ``videos=True`` adds ``msCam1.avi``, … chunks of 1000 frames; ``progress``.
+        ``videos=True`` adds ``msCam1.avi``, … chunks of 1000 frames; ``include_margin``
+        adds the margin cells to the units (the cells in the field at rest); ``progress``.
         """
         from .io.minian import write_minian
 
