@@ -7,6 +7,9 @@ first on ``PYTHONPATH``) under an external timer such as ``/usr/bin/time -v``::
     python benchmarks/run_full_chain.py --px 512 --duration 30
 
 ``--noise gaussian`` isolates the rest of the chain from the shot-noise sampler.
+``--nonrigid-um 2`` adds non-rigid brain motion (``--nonrigid-scale-um``, default 60)::
+
+    python benchmarks/run_full_chain.py --px 200 --duration 20 --nonrigid-um 2
 """
 
 from __future__ import annotations
@@ -25,11 +28,18 @@ def main() -> None:
     parser.add_argument("--px", type=int, default=512)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--noise", choices=["poisson", "gaussian"], default="poisson")
+    parser.add_argument("--nonrigid-um", type=float, default=0.0)
+    parser.add_argument("--nonrigid-scale-um", type=float, default=60.0)
     args = parser.parse_args()
 
     import minisim
 
     spec = make_spec(args.px, args.duration, shot_noise=args.noise)
+    if args.nonrigid_um > 0:
+        bent = {"nonrigid_um": args.nonrigid_um, "nonrigid_scale_um": args.nonrigid_scale_um}
+        steps = [s.model_dump() | bent if s.kind == "brain_motion" else s.model_dump()
+                 for s in spec.steps]  # fmt: skip
+        spec = minisim.Spec.model_validate(spec.model_dump() | {"steps": steps})
     start = time.perf_counter()
     rec = minisim.simulate(spec)
     built = time.perf_counter() - start

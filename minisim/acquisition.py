@@ -17,7 +17,6 @@ from .errors import SpecWarning, user_stacklevel
 
 #: Every float of a spec is finite: NaN and ±inf are rejected (also by ``FrozenModel``'s
 #: config, so a bare ``float`` field is finite too).
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 

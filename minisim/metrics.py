@@ -35,6 +35,7 @@ __all__ = [
     "ActivityScore",
     "Match",
     "activity_similarity",
+    "displacement_rmse",
     "energy_mask",
     "field_pearson",
     "footprint_mask",
@@ -598,6 +599,81 @@ def shift_rmse(est, true, *, correction: bool = False, align: bool = False) -> f
     if align:
         residual = residual - residual.mean(axis=0)
     return float(np.sqrt(np.mean(residual**2)))
+
+
+def _patch_edges(n_px: int, n_patches: int) -> np.ndarray:
+    """Edges of ``n_patches`` equal tiles of ``n_px`` pixels (floor(k·n_px/n_patches))."""
+    return (np.arange(n_patches + 1) * n_px) // n_patches
+
+
+def _patch_means(block: np.ndarray, edges_y: np.ndarray, edges_x: np.ndarray) -> np.ndarray:
+    """(frame, y, x, 2) → (frame, n_patch_y, n_patch_x, 2): the mean over each tile."""
+    sums = np.add.reduceat(np.add.reduceat(block, edges_y[:-1], axis=1), edges_x[:-1], axis=2)
+    counts = np.diff(edges_y)[:, None] * np.diff(edges_x)[None, :]
+    return sums / counts[None, :, :, None]
+
+
+def displacement_rmse(estimate, truth, *, correction: bool = False) -> float:
+    """Root-mean-square error of a dense or piecewise-rigid motion estimate.
+
+    Over all frames, pixels (or patches) and both axes, like :func:`shift_rmse`.
+
+    Parameters
+    ----------
+    estimate : (frame, y, x, 2) or (frame, n_patch_y, n_patch_x, 2) array-like
+        (dy, dx) pixels: a dense displacement field, or one shift per patch of a
+        piecewise-rigid registration (NoRMCorre-style) whose patches tile the field of
+        view in equal parts (patch k along y covers rows ``floor(k·H/n) … floor((k+1)·H/n)
+        − 1``). A patch is scored against the truth **averaged over its pixels**: the one
+        shift that best (least squares) describes the patch's motion.
+    truth : (frame, y, x, 2) array-like
+        The applied displacement, ``gt.displacement`` (lazy is fine: it is reduced chunk
+        by chunk, never held whole).
+    correction : bool
+        ``estimate`` is a motion *correction* (the negation of the motion), as
+        registration tools report; it is negated before comparing.
+
+    Returns
+    -------
+    float
+        In pixels; NaN for zero frames.
+    """
+    true = _data(truth)
+    if not isinstance(true, da.Array):
+        true = np.asarray(true, np.float64)
+    if true.ndim != 4 or true.shape[-1] != 2:
+        raise ValueError(f"truth must be (frame, y, x, 2) pixels; got shape {true.shape}")
+    est = _numpy(estimate)
+    if est.ndim != 4 or est.shape[-1] != 2:
+        raise ValueError(
+            "estimate must be (frame, y, x, 2) or (frame, n_patch_y, n_patch_x, 2) as "
+            f"(dy, dx) pixels; got shape {est.shape}"
+        )
+    n, height, width = true.shape[:3]
+    if est.shape[0] != n:
+        raise ValueError(f"estimate has {est.shape[0]} frames but truth has {n}")
+    n_y, n_x = est.shape[1:3]
+    if not (1 <= n_y <= height and 1 <= n_x <= width):
+        raise ValueError(
+            f"estimate has {n_y}×{n_x} patches for a {height}×{width} px field: give at most "
+            "one patch per pixel (a dense estimate has the field's shape)"
+        )
+    if n == 0:
+        return float("nan")
+    if (n_y, n_x) != (height, width):
+        edges_y, edges_x = _patch_edges(height, n_y), _patch_edges(width, n_x)
+        if isinstance(true, da.Array):
+            true = true.rechunk({1: -1, 2: -1, 3: -1}).map_blocks(
+                _patch_means, edges_y, edges_x, chunks=(true.chunks[0], (n_y,), (n_x,), (2,)),
+                dtype=np.float64,
+            )  # fmt: skip
+        else:
+            true = _patch_means(true, edges_y, edges_x)
+    residual = (-est if correction else est) - true
+    mean_square = (residual * residual).mean()
+    if isinstance(mean_square, da.Array):
+        mean_square = mean_square.compute()
+    return float(np.sqrt(mean_square))
 
 
 def global_shift_from_trajectories(est, true, *, correction: bool = True) -> tuple[int, int]:

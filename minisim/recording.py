@@ -191,9 +191,9 @@ class GroundTruth:
     def fov_offset(self) -> tuple[int, int]:
         """(top, left) of the field of view on the motion canvas: the motion margin in
         pixels, (0, 0) without brain motion. Footprints here are already in field pixels."""
-        spec = load_spec_quietly(self._table.dataset.attrs["spec"])
-        motion = spec.step("brain_motion")
-        margin = 0 if motion is None else int(motion.margin_px(spec.acquisition))
+        from .limits import margin_px
+
+        margin = int(margin_px(load_spec_quietly(self._table.dataset.attrs["spec"])))
         return margin, margin
 
     @property
@@ -209,6 +209,52 @@ class GroundTruth:
             shifts.assign_coords(shift_axis=["y", "x"])
             .transpose("frame", "shift_axis")
             .rename("shifts")
+        )
+
+    @property
+    def displacement(self) -> xr.DataArray:
+        """(frame, y, x, axis) total displacement of the tissue seen at each pixel, in px.
+
+        The content at pixel p of frame t comes from the rest position p − d(t, p);
+        ``axis`` is ``"y"``, ``"x"``. It is the rigid shift (:attr:`shifts`) plus, with
+        ``BrainMotion(nonrigid_um=...)``, the non-rigid field, rebuilt on access from the
+        stored node time courses (``nonrigid_y``, ``nonrigid_x``) exactly as the warp used
+        it. Lazy (8 bytes × 2 per pixel and frame, never stored): slice it, or reduce it
+        chunk by chunk, before ``.values``.
+        """
+        from .steps.nonrigid_motion import displacement_frames, rigid_field_frames
+
+        ds = self._ds
+        if "shift_y" not in ds.coords:
+            raise AttributeError(
+                "ground truth has no 'displacement': the spec has no brain_motion step"
+            )
+        height, width = self.fov_shape
+
+        def lazy(values):
+            data = values.data
+            return data if isinstance(data, da.Array) else da.from_array(np.asarray(data))
+
+        n = ds.sizes["frame"]
+        chunks = split_evenly(n, items_per_chunk(height * width * 2 * 8))
+        shifts = da.stack([lazy(ds["shift_y"]), lazy(ds["shift_x"])], axis=1)
+        if "nonrigid_y" in ds.variables:
+            func = displacement_frames
+            inputs = [(shifts, 0), (lazy(ds["nonrigid_y"]), 0), (lazy(ds["nonrigid_x"]), 0)]
+            constants = [np.asarray(ds["node_y"].values), np.asarray(ds["node_x"].values)]
+        else:
+            func, inputs, constants = rigid_field_frames, [(shifts, 0)], []
+        name = "displacement-" + dask.base.tokenize(*(a.name for a, _ in inputs), constants)
+        data = map_ranges(
+            name, func, chunks, (height, width, 2), np.float64, inputs=inputs,
+            constants=[*constants, (height, width)],
+        )  # fmt: skip
+        return xr.DataArray(
+            data,
+            dims=("frame", "y", "x", "axis"),
+            coords={"frame": ds["frame"], "y": ds["y"], "x": ds["x"], "axis": ["y", "x"]},
+            name="displacement",
+            attrs={"units": "px", "long_name": "tissue displacement at each pixel"},
         )
 
     @property
@@ -275,6 +321,12 @@ class Recording:
     def observed(self) -> xr.DataArray:
         """The (frame, y, x) movie the sensor records."""
         return self.dataset["observed"]
+
+    @property
+    def holds_counts(self) -> bool:
+        """Is the movie the sensor's integer ADC counts? (False: continuous scene
+        intensity, e.g. a spec without a sensor or a recording stopped before it.)"""
+        return np.issubdtype(self.dataset["observed"].dtype, np.integer)
 
     @property
     def ground_truth(self) -> GroundTruth:
@@ -367,7 +419,7 @@ class Recording:
 
         spec = self.spec
         if vmax is None:
-            if "sensor" not in self.dataset.attrs.get("steps_run", []):
+            if not self.holds_counts:
                 raise ValueError(
                     "vmax is required without a sensor step (or when stopping before it): the "
                     "movie is continuous intensity with no ADC range; pass e.g. "
@@ -465,20 +517,20 @@ class Recording:
         clipping. See :func:`minisim.steps.sensor.mean_counts` for the closed form.
         Lazy, like the movie.
         """
+        from .steps.context import LightPath
         from .steps.sensor import expected
 
-        sensor = self.spec.step("sensor")
-        if sensor is None:
+        readout = LightPath.from_spec(self.spec).readout
+        if readout is None:
             raise ValueError(
                 "expected_counts needs a spec with a Sensor step (it uses its exposure)"
             )
-        if "sensor" in self.dataset.attrs.get("steps_run", []):
+        if self.holds_counts:
             raise ValueError(
                 "this recording already holds sensor counts; take the intensity from "
                 "simulate(spec, until='leakage') (or the last step before the sensor)"
             )
         movie = self.observed
-        readout = sensor.readout(self.spec.acquisition, self.spec.seed)
         counts = expected(
             movie.data, readout, f"sensor-expected-{self.spec.cache_key()}", movie.chunks[0]
         )

@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 #: Where a quantity lives while the recording is built (a mapping of the engine's scene).
-Place = Literal[
-    "cells", "footprints", "traces", "signals", "statistics", "truth", "coords", "focal", "movie"
-]
+Place = Literal["cells", "footprints", "traces", "signals", "truth", "coords", "focal", "movie"]
 #: How a quantity appears in the Dataset: a data variable, a coordinate, or not at all.
 Role = Literal["data", "coord", "internal"]
 
@@ -115,7 +113,6 @@ STEP_QUANTITIES = (
        "dimensionless", "data"),
     _q("neuropil_population", "coords", "the neuropil's population driver", ("frame",),
        "float64", "dimensionless"),
-    _q("neuropil_envelopes", "statistics", "neuropil envelopes", role="internal"),
     # vasculature
     _q("vessel_overlap_fraction", "cells", "vessel overlap", ("cell",), "float64", "fraction"),
     _q("vessel_transmission", "cells", "vessel transmission", ("cell",), "float64", "fraction"),
@@ -123,7 +120,16 @@ STEP_QUANTITIES = (
     # brain_motion
     _q("shift_y", "coords", "motion shifts", ("frame",), "float64", "px"),
     _q("shift_x", "coords", "motion shifts", ("frame",), "float64", "px"),
-    _q("brain_motion_shifts", "statistics", "the motion trajectory", role="internal"),
+    _q("nonrigid_y", "truth", "non-rigid node displacements", ("frame", "node_y", "node_x"),
+       "float64", "px", "data",
+       "Non-rigid displacement along y of each control node (a cubic B-spline's "
+       "coefficients); gt.displacement interpolates it to every pixel."),
+    _q("nonrigid_x", "truth", "non-rigid node displacements", ("frame", "node_y", "node_x"),
+       "float64", "px", "data", "As nonrigid_y, along x."),
+    _q("node_y", "coords", "control node rows", ("node_y",), "float64", "px",
+       description="Row of each control node of the non-rigid field, in field pixels."),
+    _q("node_x", "coords", "control node columns", ("node_x",), "float64", "px",
+       description="Column of each control node of the non-rigid field, in field pixels."),
     # static fields
     _q("illumination", "coords", "the illumination profile", ("y", "x"), "float64", "relative"),
     _q("vignette", "coords", "the vignette", ("y", "x"), "float64", "relative"),

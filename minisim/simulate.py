@@ -6,7 +6,7 @@ from dask.base import tokenize
 
 from .engine import Scene, normalize_chunks
 from .engine.profile import step_timer
-from .limits import check_machine
+from .limits import check_machine, margin_px
 from .recording import Recording, assemble
 from .spec import Spec
 from .steps.context import LightPath
@@ -47,7 +47,7 @@ def simulate(spec: Spec, *, until: str | None = None, chunks=None, perf=None) ->
         raise TypeError(f"simulate(perf=...) is not supported: {PERF_HINT}")
     stop = spec.resolve_stage(until) if until is not None else None
     acq = spec.acquisition
-    margin = max((step.margin_px(acq) for step in spec.steps), default=0)
+    margin = margin_px(spec)
     fov = acq.fov_shape
     canvas = (fov[0] + 2 * margin, fov[1] + 2 * margin)
     frame_chunks = normalize_chunks(chunks, acq.n_frames, canvas[0] * canvas[1] * 4)
@@ -66,15 +66,8 @@ def simulate(spec: Spec, *, until: str | None = None, chunks=None, perf=None) ->
     steps = list(spec.steps)
     if stop is not None:
         steps = steps[: [s.stage for s in steps].index(stop) + 1]
-    prepared = False
     for step in steps:
-        if step.writes_movie and not prepared:
-            # Whole-recording statistics first, so pixel chunks never wait on them.
-            for later in steps[steps.index(step) :]:
-                with step_timer(later.kind):  # a no-op unless a profile is being built
-                    scene = later.prepare(scene)
-            prepared = True
-        with step_timer(step.kind):
+        with step_timer(step.kind):  # a no-op unless a profile is being built
             built = step.build(scene).evolve(steps_run=(*scene.steps_run, step.kind))
         check_outputs(step, scene, built)
         scene = built

@@ -282,6 +282,15 @@ ERRORS = [
     ({"steps__brain_motion__trajectory_um": [[0.0, 0.0]] * 39 + [[1e6, 0.0]]}, "trajectory_um"),
     ({"steps__brain_motion__trajectory_um": [[0.0, 0.0]] * 3}, "trajectory_um"),  # length
     ({"steps__brain_motion__locomotion_axis": "z"}, "locomotion_axis"),
+    ({"steps__brain_motion__nonrigid_um": -1.0}, "nonrigid_um"),
+    ({"steps__brain_motion__nonrigid_um": 50.0}, "nonrigid_um"),  # folds: > scale / 10
+    ({"steps__brain_motion__nonrigid_scale_um": 0.0}, "nonrigid_scale_um"),
+    (
+        {"steps__brain_motion__nonrigid_um": 0.2, "steps__brain_motion__nonrigid_scale_um": 2.0},
+        "nonrigid_scale_um",
+    ),  # nodes 2 px apart
+    ({"steps__brain_motion__nonrigid_drift_s": 0.0}, "nonrigid_drift_s"),
+    ({"steps__brain_motion__nonrigid_coupling": 1.5}, "nonrigid_coupling"),
     # scope fields and sensor
     ({"steps__illumination_profile__center_offset_um": [1e9, 0.0]}, "center_offset_um"),
     ({"steps__vignette__center_offset_um": [0.0, -2e4]}, "center_offset_um"),

@@ -208,28 +208,78 @@ def test_scan_block_summaries_and_recomputed_sequences():
     blocks = np.split(whole, [300, 600], axis=1)
     expected = np.stack([np.stack([b.min(axis=1), b.max(axis=1)], axis=1) for b in blocks])
     assert np.array_equal(extremes.compute(), expected)
-    # A scan reading ``values`` recomputes its blocks inside its own tasks when asked:
-    # same numbers, and no task of its layer depends on a shared ``values`` block.
-    shared, private = (
-        scan(
-            f"test-reader-{recompute}",
-            _cumsum_step,
-            init=(np.zeros, 2),
-            n_frames=700,
-            outputs=[ScanOutput("total", (2, None), float)],
-            sequences=[(values, 1)],
-            constants=[0.0],
-            block=300,
-            recompute_sequences=recompute,
-        )[0]
-        for recompute in (False, True)
+    # A scan reading ``values`` (a scan output: a recomputed layer) recomputes its blocks
+    # inside its own tasks: the numbers of the whole array, and no task of its layer
+    # depends on a shared ``values`` block.
+    (total,) = scan(
+        "test-reader",
+        _cumsum_step,
+        init=(np.zeros, 2),
+        n_frames=700,
+        outputs=[ScanOutput("total", (2, None), float)],
+        sequences=[(values, 1)],
+        constants=[0.0],
+        block=300,
     )
-    assert np.array_equal(shared.compute(), private.compute())
+    assert np.allclose(total.compute(), np.cumsum(whole, axis=1), rtol=1e-12)
     from dask.core import get_dependencies
 
-    graph = dict(private.__dask_graph__())
-    readers = [k for k in graph if str(k[0]).startswith("test-reader-True")]
+    graph = dict(total.__dask_graph__())
+    readers = [k for k in graph if str(k[0]).startswith("test-reader")]
+    assert readers
     assert not any(dep[0] == values.name for k in readers for dep in get_dependencies(graph, k))
+
+
+def _scene(fuse_pixels: bool = True):
+    from minisim.engine import Scene
+
+    return Scene(
+        spec=None, seed=0, n_frames=40, frame_chunks=(10, 10, 10, 10), fov_shape=(3, 4),
+        canvas_shape=(3, 4), token="test", fuse_pixels=fuse_pixels,
+    )  # fmt: skip
+
+
+def _frame_index(start, stop):
+    return np.arange(start, stop, dtype=np.float64)
+
+
+def _add_frames(start, stop, frames, values):
+    return frames + values[:, None, None]
+
+
+def _scale_to_mean_one(start, stop, values):
+    return values / values.mean()
+
+
+def _deps_on(array, layer_name) -> bool:
+    from dask.core import get_dependencies
+
+    graph = dict(array.__dask_graph__())
+    own = [k for k in graph if k[0] == array.name]
+    return any(dep[0] == layer_name for k in own for dep in get_dependencies(graph, k))
+
+
+@pytest.mark.parametrize("fuse_pixels", [True, False])
+def test_the_engine_decides_what_is_shared_and_what_is_recomputed(fuse_pixels):
+    """Per-frame values are recomputed by their readers, a whole-recording statistic is
+    computed once and shared, and the pixel chain is one task per chunk when fused."""
+    scene = _scene(fuse_pixels)
+    index = scene.frame_map(("test", "index"), _frame_index, (), np.float64)
+    scale = scene.statistic(("test", "scale"), _scale_to_mean_one, (), np.float64,
+                            inputs=[(index, 0)])  # fmt: skip
+    assert "-statistic-" in scale.name and scale.chunks == ((40,),)
+    black = scene.canvas_movie(np.float64)
+    first = scene.pixel_map(("test", "first"), _add_frames, (3, 4), np.float64,
+                            inputs=[(black, 0), (index, 0)])  # fmt: skip
+    second = scene.pixel_map(("test", "second"), _add_frames, (3, 4), np.float64,
+                             inputs=[(first, 0), (scale, 0)])  # fmt: skip
+    frames = np.arange(40.0)
+    expected = (frames + frames / frames.mean())[:, None, None] * np.ones((1, 3, 4))
+    assert np.array_equal(second.compute(), expected)
+    assert not _deps_on(first, index.name), "a per-frame value is recomputed, not shared"
+    assert not _deps_on(scale, index.name)
+    assert _deps_on(second, scale.name), "a statistic is shared, not recomputed per chunk"
+    assert _deps_on(second, first.name) is not fuse_pixels
 
 
 def test_a_recipe_constant_ships_its_arguments_not_its_value():
@@ -254,17 +304,18 @@ def _add_field_sum(start, stop, frames, field):
     return frames + field.sum(dtype=np.float32)
 
 
-def test_every_lazy_array_computes_to_its_declared_chunks_dtype_and_meta():
-    # The engine builds some graphs by hand (map_ranges, scan, recut): check them the way
-    # dask checks its own arrays, block by block, on a full chain.
+@pytest.mark.parametrize("dropped", [False, True])
+def test_every_lazy_array_computes_to_its_declared_chunks_dtype_and_meta(dropped):
+    # The engine builds some graphs by hand (map_ranges, scan, recut, take_frames): check
+    # them the way dask checks its own arrays, block by block, on a full chain.
     import dask
     import dask.array as da
 
-    from minisim import Spec, simulate
+    from minisim import DroppedFrames, Spec, simulate
 
     from .conftest import full_chain_steps, small_acquisition
 
-    steps = full_chain_steps()
+    steps = full_chain_steps() + ([DroppedFrames(dropped=[3, 4, 9])] if dropped else [])
     spec = Spec(acquisition=small_acquisition(px=32, duration_s=1.5), seed=2, steps=steps)
     ds = simulate(spec, chunks=7).dataset
     checked = 0

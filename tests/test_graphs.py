@@ -23,6 +23,7 @@ EXPECTED = (
     "real_sensor.png",
     "dropped_frames.png",
     "breathing_vessels.png",
+    "nonrigid_motion.png",
     *(f"task_graph_rung{rung}.png" for rung in (1, 2, 3, 4, 5)),
 )
 

@@ -1,5 +1,5 @@
 """The realism effects give the same bytes on every CPU: a chain with a real sensor,
-breathing vessels and dropped frames hashes the same with numpy's AVX2/AVX-512 paths
+breathing vessels, non-rigid brain motion and dropped frames hashes the same with numpy's AVX2/AVX-512 paths
 (and the C library's FMA) switched off, in a fresh process."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 
 from minisim import (
     Acquisition,
+    BrainMotion,
     CellActivity,
     Composite,
     DroppedFrames,
@@ -65,6 +66,9 @@ REALISM = Spec(
             layers=[VesselLayer(root_radius_um=10.0)],
             dilation=VesselDilation(neurovascular_gain=0.3, vasomotion_amplitude=0.1),
         ),
+        BrainMotion(
+            motion_amplitude_um=1.0, max_shift_um=2.0, nonrigid_um=1.0, nonrigid_scale_um=12.0
+        ),
         Sensor(),
         DroppedFrames(drop_probability=0.2, timestamp_jitter_s=0.002),
     ],  # fmt: skip
@@ -95,7 +99,8 @@ def test_realism_is_identical_without_simd_extensions():
     ds = simulate(REALISM, chunks=-1).dataset.compute()  # another chunking, too
     here = {name: hashlib.sha256(np.ascontiguousarray(ds[name].values).tobytes()).hexdigest()
             for name in sorted(ds.variables) if ds[name].dtype.kind not in "OU"}  # fmt: skip
-    assert {"sensor_offset_adu", "row_offset_e", "vessel_dilation", "acquired_frame"} <= set(here)
+    assert {"sensor_offset_adu", "row_offset_e", "vessel_dilation", "acquired_frame",
+            "nonrigid_y", "nonrigid_x"} <= set(here)  # fmt: skip
     assert set(there) == set(here)
     changed = sorted(name for name in here if here[name] != there[name])
     assert not changed, f"bytes differ with {disabled} disabled: {changed}"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from minisim import (
+    BrainMotion,
     DroppedFrames,
     ImageSensor,
     Spec,
@@ -64,8 +65,9 @@ def test_every_row_of_the_reference_page_is_in_the_schema():
 
 def test_a_full_recording_matches_the_schema():
     # Every built-in step, with the realism effects on: breathing vessels, a real CMOS
-    # sensor and dropped frames.
-    steps = [s for s in full_chain_steps() if s.kind != "vasculature"]
+    # sensor, dropped frames and non-rigid motion.
+    steps = [s for s in full_chain_steps() if s.kind not in ("vasculature", "brain_motion")]
+    steps += [BrainMotion(motion_amplitude_um=1.0, nonrigid_um=0.5, nonrigid_scale_um=20.0)]
     steps += [Vasculature(enabled=True, layers=[VesselLayer()], dilation=VesselDilation()),
               DroppedFrames(drop_probability=0.1, timestamp_jitter_s=0.001)]  # fmt: skip
     acq = small_acquisition(px=40, duration_s=1.0)

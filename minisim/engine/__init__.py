@@ -5,7 +5,7 @@ dask graphs whose results do not depend on chunking or scheduler.
 """
 
 from .chunks import TARGET_CHUNK_BYTES, auto_frame_chunks, normalize_chunks, split_evenly
-from .graph import as_delayed, constant, map_ranges, recipe, recut
+from .graph import as_delayed, constant, map_ranges, recipe, recut, take_frames
 from .rng import stable_id, stream
 from .scan import SCAN_BLOCK, ScanOutput, scan
 from .scene import Scene
@@ -28,4 +28,5 @@ __all__ = [
     "split_evenly",
     "stable_id",
     "stream",
+    "take_frames",
 ]

@@ -4,11 +4,18 @@ Kernels receive ``(start, stop)`` of the block along its leading axis (absolute 
 cell indices), so keyed random streams and carried state never depend on how the user
 chunked the recording. Small constants (footprint patches, per-cell parameters) live under
 one graph key each, so the pickled graph does not repeat them per task.
+
+The engine, not the steps, decides what is shared and what is recomputed: a layer built
+as *recomputed* (:class:`RecomputedLayer`: scan outputs, per-frame values, the pixel
+chain) is computed again inside every task of this module that reads it, so no block of
+it waits in memory between its first reader and its last; every other layer (a
+whole-recording statistic, a static field) is computed once and shared.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import itertools
+from collections.abc import Sequence
 
 import dask.array as da
 import numpy as np
@@ -17,6 +24,21 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
 from .profile import timed
+
+
+class RecomputedLayer(MaterializedLayer):
+    """A layer whose blocks are cheap to compute again from what they depend on.
+
+    Readers built by :func:`map_ranges`, :func:`~minisim.engine.scan.scan` and the scene
+    copy such a block's task into their own task instead of depending on its result.
+    Dask treats it as any materialized layer; only this module reads the distinction.
+    """
+
+
+def layer_graph(name: str, dsk: dict, deps: Sequence, recomputed: bool) -> HighLevelGraph:
+    """The graph of ``deps`` plus the layer ``dsk`` called ``name``."""
+    layer = RecomputedLayer(dsk) if recomputed else dsk
+    return HighLevelGraph.from_collections(name, layer, dependencies=deps)
 
 
 class _Constant:
@@ -102,8 +124,7 @@ def map_ranges(
     dtype,
     inputs: Sequence[tuple[da.Array, int]] = (),
     constants: Sequence = (),
-    after: Sequence = (),
-    recompute_inputs: Collection[int] = (),
+    recomputed: bool = False,
 ) -> da.Array:
     """A dask array whose block k is ``func(start_k, stop_k, *input_blocks, *constants)``.
 
@@ -125,13 +146,9 @@ def map_ranges(
     constants : sequence
         Extra arguments; values wrapped by :func:`constant` are stored once, and
         ``dask.delayed`` values become dependencies (their result is passed).
-    after : sequence of dask arrays or delayed
-        Values every block waits for without using them: whole-recording statistics that
-        pixel work should follow, so the scheduler never piles up finished pixel chunks
-        while it is still computing them.
-    recompute_inputs : collection of int
-        Indices of ``inputs`` whose blocks are computed inside each task that reads them
-        (see :func:`align_blocks`) rather than shared as results of their own.
+    recomputed : bool
+        Build the layer as a :class:`RecomputedLayer`: readers compute its blocks inside
+        their own tasks instead of sharing them.
     """
     chunks = tuple(int(c) for c in chunks)
     bounds = _offsets(chunks)
@@ -139,21 +156,15 @@ def map_ranges(
     dsk: dict = {}
     deps = []
     input_keys = []
-    for i, (arr, axis) in enumerate(inputs):
-        arr, keys = align_blocks(arr, axis, chunks, recompute=i in recompute_inputs)
+    for arr, axis in inputs:
+        arr, keys = align_blocks(arr, axis, chunks, inline=True)
         deps.append(arr)
         input_keys.append(keys)
     args = register_constants(constants, dsk, deps)
-    wait_keys = []
-    for value in after:
-        deps.append(value)
-        wait_keys.extend(value.__dask_keys__() if isinstance(value, da.Array) else [value.key])
     for k in range(len(chunks)):
         task = (func, int(bounds[k]), int(bounds[k + 1]), *(keys[k] for keys in input_keys), *args)
-        if wait_keys:
-            task = (_after, list(_flatten(wait_keys)), *task)
         dsk[(name, k, *(0,) * len(tail_shape))] = task
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=deps)
+    graph = layer_graph(name, dsk, deps, recomputed)
     out_chunks = (chunks, *((int(s),) for s in tail_shape))
     meta = np.empty((0,) * (1 + len(tail_shape)), dtype)
     return da.Array(graph, name, out_chunks, dtype=dtype, meta=meta)
@@ -180,7 +191,7 @@ def recut(arr: da.Array, axis: int, chunks: Sequence[int], name: str) -> da.Arra
     return da.Array(graph, name, out_chunks, dtype=arr.dtype, meta=arr._meta)
 
 
-def align_blocks(arr: da.Array, axis: int, chunks: Sequence[int], recompute: bool = False):
+def align_blocks(arr: da.Array, axis: int, chunks: Sequence[int], inline: bool = False):
     """Task arguments giving ``arr``'s values re-cut to ``chunks`` along ``axis``.
 
     Returns the array (rechunked whole along the other axes if needed) and one argument
@@ -190,10 +201,10 @@ def align_blocks(arr: da.Array, axis: int, chunks: Sequence[int], recompute: boo
     one shared block (a whole-recording statistic) as root tasks and queues them behind
     every ready chunk, which made finished pixel chunks pile up on the workers.
 
-    With ``recompute``, each source block is computed again inside the consumer's task
-    (when ``arr``'s own layer holds its task) instead of being shared. For cheap blocks
-    that an early consumer (a state chain, a statistic) and a late one (the pixel work)
-    both read: shared, the block would wait in memory from the first read to the last.
+    With ``inline``, the blocks of a :class:`RecomputedLayer` are computed again inside
+    the consumer's task instead of being shared: cheap blocks that an early consumer (a
+    state chain, a statistic) and a late one (the pixel work) both read would otherwise
+    wait in memory from the first read to the last.
     """
     axis = axis % arr.ndim
     others = tuple((arr.shape[a],) if a != axis else arr.chunks[a] for a in range(arr.ndim))
@@ -206,7 +217,7 @@ def align_blocks(arr: da.Array, axis: int, chunks: Sequence[int], recompute: boo
 
     def key(j):
         block = (arr.name, *(j if a == axis else 0 for a in range(arr.ndim)))
-        if recompute and isinstance(own, MaterializedLayer):
+        if inline and isinstance(own, RecomputedLayer):
             task = own.get(block)
             if isinstance(task, tuple) and task and callable(task[0]):
                 return task
@@ -247,13 +258,32 @@ def _concat_slices(axis, starts, stops, *blocks):
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
 
 
-def _after(_waited, func, *args):
-    return func(*args)
+def take_frames(arr: da.Array, axis: int, kept: np.ndarray, chunks, name: str) -> da.Array:
+    """``arr`` with only the ``kept`` indices (sorted) along ``axis``, cut to ``chunks``.
+
+    Each output block is one task taking its frames straight from the source blocks that
+    hold them (stores need regular chunks, so a block may join frames of two sources),
+    in a layer called ``name``.
+    """
+    bounds = np.cumsum((0, *arr.chunks[axis]))
+    source_of = np.searchsorted(bounds, kept, side="right") - 1
+    ends = np.cumsum((0, *chunks))
+    other = [range(n) if a != axis else [None] for a, n in enumerate(arr.numblocks)]
+    dsk = {}
+    for out_index, (lo, hi) in enumerate(itertools.pairwise(ends)):
+        wanted, sources = kept[lo:hi], source_of[lo:hi]
+        for block in itertools.product(*other):
+            parts = []
+            for source in np.unique(sources):
+                local = wanted[sources == source] - bounds[source]
+                key = (arr.name, *(int(source) if a == axis else b for a, b in enumerate(block)))
+                parts.append((np.take, key, local, axis))
+            dst = tuple(out_index if a == axis else b for a, b in enumerate(block))
+            dsk[(name, *dst)] = (join_frames, parts, axis)
+    out_chunks = tuple(tuple(chunks) if a == axis else c for a, c in enumerate(arr.chunks))
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[arr])
+    return da.Array(graph, name, out_chunks, dtype=arr.dtype, meta=arr._meta)
 
 
-def _flatten(keys):
-    for key in keys:
-        if isinstance(key, list):
-            yield from _flatten(key)
-        else:
-            yield key
+def join_frames(parts: list[np.ndarray], axis: int) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)

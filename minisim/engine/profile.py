@@ -29,11 +29,6 @@ _CALLS: dict[str, int] = {}
 _LOCAL = threading.local()
 
 
-def is_profiling() -> bool:
-    """Are graphs being built with timed kernels?"""
-    return _ENABLED.get()
-
-
 @contextmanager
 def profiling():
     """Build graphs with timed kernels inside this block (checked at graph-build time)."""

@@ -2,8 +2,8 @@
 
 Block k starts from the exact state block k−1 ended with; only the small states form a
 sequential chain, and a block's outputs are recomputed from its entry state on demand
-(by each output, and inside the tasks of consumers that ask for it), so no block waits in
-memory for a late reader. The grid is fixed here, not by the user's chunks, so a
+(by each output, and inside the tasks of every consumer: the outputs are recomputed
+layers), so no block waits in memory for a late reader. The grid is fixed here, not by the user's chunks, so a
 recurrence (calcium kernel, activity gate, drifts, motion) gives the same numbers however
 the recording is later chunked: consumers slice the blocks they need, and recomputing a
 block repeats the same arithmetic.
@@ -17,10 +17,9 @@ from dataclasses import dataclass
 
 import dask.array as da
 import numpy as np
-from dask.highlevelgraph import HighLevelGraph
 
 from .chunks import split_evenly
-from .graph import _Constant, align_blocks, register_constants
+from .graph import _Constant, align_blocks, layer_graph, register_constants
 from .profile import timed
 
 #: Frames per scan block. Part of the output contract: changing it changes results.
@@ -62,7 +61,6 @@ def scan(
     sequences: Sequence[tuple[da.Array, int]] = (),
     constants: Sequence = (),
     block: int = SCAN_BLOCK,
-    recompute_sequences: bool = False,
 ) -> list[da.Array]:
     """Run ``step`` over consecutive frame blocks, carrying its state.
 
@@ -81,17 +79,13 @@ def scan(
     outputs : sequence of ScanOutput
         What each block returns besides the state.
     sequences : sequence of (dask array, axis)
-        Inputs with a frame axis; block k of each is passed to ``step``.
+        Inputs with a frame axis; block k of each is passed to ``step`` (blocks of
+        recomputed layers, such as another scan's outputs, are computed inside the tasks
+        that read them).
     constants : sequence
         Extra arguments (wrap large ones with :func:`constant`).
     block : int
         Frames per block (the fixed internal grid).
-    recompute_sequences : bool
-        Recompute each sequence block inside every task that reads it (when the sequence
-        is itself a scan output on this grid) instead of sharing its result. For cheap
-        cell-domain inputs that the pixel work reads too: the state chain runs far ahead
-        of the pixel work, and a shared block it read would wait in memory until the
-        pixel work reached it.
 
     Returns
     -------
@@ -112,7 +106,7 @@ def scan(
     consts = register_constants(constants, dsk, deps)
     sequence_keys = []
     for arr, axis in sequences:
-        arr, keys = align_blocks(arr, axis, grid, recompute=recompute_sequences)
+        arr, keys = align_blocks(arr, axis, grid, inline=True)
         deps.append(arr)
         sequence_keys.append(keys)
     # The recurrence runs as a chain of tiny states (each task runs its block and keeps
@@ -137,7 +131,7 @@ def scan(
         for k, call in enumerate(calls):
             index = tuple(k if a == out.frame_axis else 0 for a in range(len(chunks)))
             layer[(out_name, *index)] = (task, j + 1, *call)
-        graph = HighLevelGraph.from_collections(out_name, layer, dependencies=deps)
+        graph = layer_graph(out_name, layer, deps, recomputed=True)
         meta = np.empty((0,) * len(chunks), out.dtype)
         arrays.append(da.Array(graph, out_name, chunks, dtype=out.dtype, meta=meta))
     return arrays

@@ -54,17 +54,13 @@ class Scene:
     signals : mapping of str → 1-d dask array
         Per-frame quantities later steps read (not ground truth by themselves), e.g. the
         population's summed calcium.
-    statistics : mapping of str → dask array or delayed
-        Whole-recording statistics (built before any pixel work, in layers named
-        ``<step>-statistic-…``) that every pixel layer built with :meth:`pixel_map` waits
-        for, so the scheduler never holds finished pixel chunks while computing them.
     steps_run : tuple of str
         Kinds of the steps built so far (``until`` may stop early).
     fuse_pixels : bool
         Whether each pixel layer computes the movie so far inside its own tasks (one task
         per frame chunk does the whole pixel chain, so no scheduler can pile up
         intermediate frames) instead of sharing it. Off when stage snapshots are kept:
-        they read the intermediate movies too.
+        they read the intermediate movies too. The simulation sets it; steps never read it.
     stages : mapping of str → dask array
         Snapshots of the movie after each stage (when requested).
     attrs : mapping
@@ -94,7 +90,6 @@ class Scene:
     attrs: MappingProxyType = field(default_factory=_frozen)
     coords: MappingProxyType = field(default_factory=_frozen)
     signals: MappingProxyType = field(default_factory=_frozen)
-    statistics: MappingProxyType = field(default_factory=_frozen)
     focal: Any = None
     steps_run: tuple[str, ...] = ()
     fuse_pixels: bool = True
@@ -137,18 +132,27 @@ class Scene:
         top, left = self.margin
         return movie[:, top : top + height, left : left + width]
 
-    def pixel_map(
-        self, parts, func, tail_shape, dtype, inputs=(), constants=(), recompute=()
-    ) -> da.Array:
-        """A frame-chunked layer named after ``parts`` that waits for the statistics.
+    # The kernels a step contributes. Each takes the absolute frame range (start, stop)
+    # first; the engine decides how its blocks are scheduled, shared or recomputed.
 
-        An input that is the movie so far is computed inside each task (``fuse_pixels``),
-        and so are the inputs whose indices are in ``recompute`` (cheap per-frame inputs,
-        such as trace blocks, that would otherwise wait in memory for the pixel work).
+    def pixel_map(self, parts, func, tail_shape, dtype, inputs=(), constants=()) -> da.Array:
+        """A pixel kernel over each frame chunk: ``func(start, stop, *input_blocks,
+        *constants)`` returns the frames [start, stop), in a layer named after ``parts``.
+
+        With ``fuse_pixels`` the layer is recomputed by its readers, so the next pixel
+        layer computes this one (and everything before it) inside its own task: one task
+        per chunk runs the whole pixel chain.
         """
-        fused = list(recompute)
-        if self.fuse_pixels and self.movie is not None:
-            fused += [i for i, (arr, _) in enumerate(inputs) if arr.name == self.movie.name]
+        return self._per_chunk(parts, func, tail_shape, dtype, inputs, constants,
+                               recomputed=self.fuse_pixels)  # fmt: skip
+
+    def frame_map(self, parts, func, tail_shape, dtype, inputs=(), constants=()) -> da.Array:
+        """A cheap per-frame kernel (a gain, a timestamp, a row offset per frame) over each
+        frame chunk; its readers recompute the blocks they need rather than keep them."""
+        return self._per_chunk(parts, func, tail_shape, dtype, inputs, constants,
+                               recomputed=True)  # fmt: skip
+
+    def _per_chunk(self, parts, func, tail_shape, dtype, inputs, constants, recomputed):
         return map_ranges(
             self.layer_name(*parts),
             func,
@@ -157,8 +161,25 @@ class Scene:
             dtype,
             inputs=inputs,
             constants=constants,
-            after=list(self.statistics.values()),
-            recompute_inputs=fused,
+            recomputed=recomputed,
+        )
+
+    def statistic(self, parts, func, tail_shape, dtype, inputs=(), constants=()) -> da.Array:
+        """A whole-recording kernel: ``func(0, n_frames, *inputs, *constants)`` in one task,
+        computed once and shared (a scale over every frame, a mean-one normalization).
+
+        Its layer is named ``<step>-statistic-<rest of parts>``; its inputs should be small
+        per-frame values (scan outputs, frame maps), which it recomputes rather than holds.
+        """
+        step, *rest = parts
+        return map_ranges(
+            self.layer_name(step, "statistic", *rest),
+            func,
+            (self.n_frames,),
+            tail_shape,
+            dtype,
+            inputs=inputs,
+            constants=constants,
         )
 
     def cell_call(self, parts, func, *args):
@@ -197,7 +218,7 @@ class Scene:
         return replace(self, **merged)
 
     #: The scene's mappings, by the place names quantities use (``minisim.schema``).
-    PLACES = ("cells", "footprints", "traces", "signals", "statistics", "truth", "coords")
+    PLACES = ("cells", "footprints", "traces", "signals", "truth", "coords")
 
     def holdings(self) -> set[tuple[str, str]]:
         """Every (place, name) the scene holds, for checking steps' declared outputs.

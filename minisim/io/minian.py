@@ -192,6 +192,6 @@ def write_avi_chunks(rec, folder, *, frames_per_file: int = FRAMES_PER_AVI) -> l
 
 
 def _video_vmax(rec) -> float:
-    if "sensor" in rec.dataset.attrs.get("steps_run", []):
+    if rec.holds_counts:
         return float(rec.spec.acquisition.image_sensor.max_count)
     return float(rec.observed.max())

@@ -151,7 +151,7 @@ def build_nwbfile(
     optics, sensor = acq.optics, acq.image_sensor
     px_um = acq.pixel_size_um
     n_frames, height, width = ds["observed"].shape
-    has_sensor = "sensor" in ds.attrs.get("steps_run", [])
+    has_sensor = rec.holds_counts
     key = ds.attrs.get("cache_key", spec.cache_key())
 
     nwb = pynwb.NWBFile(

@@ -22,8 +22,6 @@ import dask.array as da
 import numpy as np
 from dask import delayed
 
-#: Lossless grayscale codecs (decoded frames equal the encoded ones).
-LOSSLESS_CODECS = ("ffv1", "rawvideo")
 #: The default: uncompressed 8-bit gray, readable by ImageJ's built-in AVI reader.
 DEFAULT_CODEC = "rawvideo"
 #: Container formats by file suffix (the file is written under a temporary name, so the

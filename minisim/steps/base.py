@@ -13,7 +13,13 @@ A step is a pydantic model whose class declares, besides its parameters:
   objects for new ones); the engine checks after building that they are there.
 
 ``build(scene)`` adds the step's lazy nodes to an immutable scene and computes nothing
-frame-sized. Built-in steps live in this package; another package registers its steps
+frame-sized. It wires plain numpy kernels into the graph through the scene — a pixel
+kernel for a block of frames (``scene.pixel_map``), a cheap per-frame kernel
+(``scene.frame_map``), a whole-recording statistic (``scene.statistic``), a recurrence
+with carried state (``minisim.engine.scan``), small cell-domain work (``scene.cell_call``)
+— and the engine decides how they are scheduled: which blocks are shared, which are
+recomputed where they are read, and that one task per frame chunk runs the whole pixel
+chain. Built-in steps live in this package; another package registers its steps
 through the ``minisim.steps`` entry point group (see ``docs/howto/plugin_step.md``).
 """
 
@@ -108,14 +114,6 @@ class StepSpec(FrozenModel):
         Raise ``ValueError`` for invalid combinations; warn :class:`SpecWarning` for
         legal but unusual ones.
         """
-
-    def prepare(self, scene: Scene) -> Scene:
-        """Before any pixel work: build this step's whole-recording statistics (lazily).
-
-        Statistics registered in ``scene.statistics`` are computed before pixel chunks,
-        which keeps memory bounded when a per-frame step depends on all frames.
-        """
-        return scene
 
     def build(self, scene: Scene) -> Scene:
         """Return a new scene with this step's lazy nodes added. Never computes frames."""

@@ -81,7 +81,6 @@ class Bleaching(StepSpec):
             ],
             sequences=[(traces, 1)],
             constants=[constant(params, "bleach-params"), constant(excitation, "excitation")],
-            recompute_sequences=True,  # C blocks are cheap; shared, they'd wait for late readers
         )
         return scene.evolve(
             traces={"bleaching": fade},

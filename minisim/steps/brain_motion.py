@@ -13,6 +13,9 @@ Models:
   99th percentile of the displacement radius equals ``motion_amplitude_um``.
 * ``"walk"``: a bounded Gaussian random walk.
 * ``trajectory_um``: an explicit (dy, dx) µm per frame.
+
+With ``nonrigid_um > 0`` a smooth, time-varying displacement field is added on top of the
+rigid path (:mod:`minisim.steps.nonrigid_motion`); the shifts stay the rigid part.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from pydantic import Field, model_validator
 from scipy.signal import lfilter
 
 from ..acquisition import Acquisition, NonNegativeFloat, PositiveFloat, ceil_px
-from ..engine import ScanOutput, Scene, constant, map_ranges, scan, stream
+from ..engine import ScanOutput, Scene, constant, scan, stream
 from ..engine import portable_math as pm
+from . import nonrigid_motion as nonrigid
 from .base import StepSpec, warn_spec
 
 KIND = "brain_motion"
@@ -44,6 +48,9 @@ MOTION_WARN_FRACTION = 0.05
 #: Motion beyond 10 mm would leave any brain; no gait is faster than 100 Hz (mice: 2–15).
 MAX_SHIFT_UM = 10_000.0
 MAX_LOCOMOTION_HZ = 100.0
+#: ``nonrigid_um`` may be at most ``nonrigid_scale_um`` over this: the field's typical
+#: gradient stays near 0.1, far from 1, where the warp would fold tissue over itself.
+NONRIGID_FOLD_RATIO = 10.0
 
 
 class BrainMotion(StepSpec):
@@ -66,13 +73,30 @@ class BrainMotion(StepSpec):
         99th percentile of the displacement radius (physical model).
     walk_step_um : float
         Standard deviation of each frame's step per axis (walk model).
+    nonrigid_um : float
+        Root-mean-square magnitude (over every field pixel and frame) of a smooth non-rigid
+        displacement field added to the rigid path; 0 (default) keeps the motion rigid.
+        The field never exceeds 8 × this, which the canvas margin accounts for.
+    nonrigid_scale_um : float
+        Spacing of the field's control nodes: its spatial scale.
+    nonrigid_drift_s : float
+        Time constant of each node's own slow drift.
+    nonrigid_coupling : float
+        Share (0–1) of the non-rigid field that follows the rigid drive (a per-node gain on
+        the rigid trajectory); the rest is the drift.
     """
 
     kind: Literal["brain_motion"] = KIND
     order: ClassVar[float] = 80
     provides: ClassVar[tuple[str, ...]] = ("shift_y", "shift_x")
-    # The trajectory is a statistic prepared before pixel work (when there is any).
-    may_provide: ClassVar[tuple[str, ...]] = ("observed", "brain_motion_shifts")
+    may_provide: ClassVar[tuple[str, ...]] = (
+        "observed",
+        # with nonrigid_um > 0: the field's node time courses and node positions
+        "nonrigid_y",
+        "nonrigid_x",
+        "node_y",
+        "node_x",
+    )
     writes_movie: ClassVar[bool] = True  # it moves and crops the movie: a stage of its own
     model: Literal["physical", "walk"] = "physical"
     trajectory_um: tuple[tuple[float, float], ...] | None = None
@@ -84,6 +108,10 @@ class BrainMotion(StepSpec):
     damping_ratio: PositiveFloat = 0.5
     locomotion_fraction: Annotated[float, Field(ge=0, le=1)] = 0.25
     walk_step_um: NonNegativeFloat = 0.3
+    nonrigid_um: NonNegativeFloat = 0.0
+    nonrigid_scale_um: PositiveFloat = 100.0
+    nonrigid_drift_s: PositiveFloat = 5.0
+    nonrigid_coupling: Annotated[float, Field(ge=0, le=1)] = 0.5
 
     @model_validator(mode="after")
     def _amplitude_within_bound(self):
@@ -104,6 +132,13 @@ class BrainMotion(StepSpec):
                 f"{MAX_LOCOMOTION_HZ:g} Hz, faster than any gait: give the stride rate in Hz "
                 "(mice: 2–15)"
             )
+        if self.nonrigid_um > self.nonrigid_scale_um / NONRIGID_FOLD_RATIO:
+            raise ValueError(
+                f"brain_motion.nonrigid_um={self.nonrigid_um:g} exceeds nonrigid_scale_um / "
+                f"{NONRIGID_FOLD_RATIO:g} = {self.nonrigid_scale_um / NONRIGID_FOLD_RATIO:g} µm: "
+                "a field that strong over so short a scale would fold tissue over itself; lower "
+                "nonrigid_um or raise nonrigid_scale_um"
+            )
         return self
 
     def extent_um(self) -> float:
@@ -114,6 +149,7 @@ class BrainMotion(StepSpec):
 
     def margin_px(self, acquisition: Acquisition) -> int:
         bound = self.max_shift_um if self.trajectory_um is None else self.extent_um()
+        bound += nonrigid.NONRIGID_BOUND_FACTOR * self.nonrigid_um  # the field's hard bound
         px = ceil_px(bound, acquisition.pixel_size_um)
         return px + 1 if px > 0 else 0
 
@@ -138,6 +174,8 @@ class BrainMotion(StepSpec):
                 )
         if self.trajectory_um is None and self.model == "physical":
             self._check_oscillator(acq)
+        if self.nonrigid_um > 0:
+            self._check_nonrigid_grid(acq)
         if self.model == "walk" and self.walk_step_um > self.max_shift_um:
             warn_spec(
                 f"brain_motion.walk_step_um={self.walk_step_um:g} exceeds max_shift_um="
@@ -150,6 +188,27 @@ class BrainMotion(StepSpec):
                 f"Motion extent {extent:g} µm exceeds {MOTION_WARN_FRACTION:.0%} of the "
                 f"{fov:g} µm field of view: lower BrainMotion(motion_amplitude_um=...) or "
                 "widen the field with a coarser pixel"
+            )
+
+    def _check_nonrigid_grid(self, acq: Acquisition) -> None:
+        """The field's control nodes must be a few pixels apart, and not too many."""
+        spacing = self.nonrigid_scale_um / acq.pixel_size_um
+        if spacing < nonrigid.MIN_NODE_SPACING_PX:
+            raise ValueError(
+                f"brain_motion.nonrigid_scale_um={self.nonrigid_scale_um:g} is "
+                f"{spacing:.3g} px at {acq.pixel_size_um:g} µm/px, below "
+                f"{nonrigid.MIN_NODE_SPACING_PX:g} px: the field would not be smooth; raise "
+                f"nonrigid_scale_um to at least "
+                f"{nonrigid.MIN_NODE_SPACING_PX * acq.pixel_size_um:g} µm"
+            )
+        height, width = acq.fov_shape
+        ky = len(nonrigid.node_positions(height, spacing))
+        kx = len(nonrigid.node_positions(width, spacing))
+        if ky * kx > nonrigid.MAX_NODES:
+            raise ValueError(
+                f"brain_motion.nonrigid_scale_um={self.nonrigid_scale_um:g} gives {ky}×{kx} "
+                f"control nodes over the field, more than {nonrigid.MAX_NODES}: that is a "
+                "per-pixel field, not a smooth one; raise nonrigid_scale_um"
             )
 
     def _check_oscillator(self, acq: Acquisition) -> None:
@@ -180,28 +239,13 @@ class BrainMotion(StepSpec):
                 "(brain: 2–20 Hz) or damping_ratio (typically 0.2–2)"
             )
 
-    def prepare(self, scene: Scene) -> Scene:
-        """The trajectory, before any pixel work (the physical model's scale is its 99th
-        percentile, a statistic of every frame)."""
-        # The trajectory is tiny (frames × 2): computed whole before any pixel work.
-        shifts = self.shifts_px(scene)
-        whole = map_ranges(
-            scene.layer_name("brain_motion", "statistic", "shifts"),
-            _identity,
-            (scene.n_frames,),
-            (2,),
-            np.float64,
-            inputs=[(shifts, 0)],
-        )
-        return scene.evolve(statistics={"brain_motion_shifts": whole})
-
     def build(self, scene: Scene) -> Scene:
-        shifts = scene.statistics.get("brain_motion_shifts")
-        if shifts is None:
-            shifts = self.shifts_px(scene)
+        shifts = self.shifts_px(scene)
         height, width = scene.fov_shape
         top, left, _, _ = scene.fov_window
         movie = scene.movie
+        if self.nonrigid_um > 0:
+            return self._build_nonrigid(scene, shifts)
         if movie is not None:
             movie = scene.pixel_map(
                 ("brain_motion",),
@@ -216,9 +260,84 @@ class BrainMotion(StepSpec):
             coords={"shift_y": ("frame", shifts[:, 0]), "shift_x": ("frame", shifts[:, 1])},
         )
 
+    def nonrigid_params(self, scene: Scene) -> nonrigid.NonrigidParams:
+        acq: Acquisition = scene.context.acquisition
+        return nonrigid.NonrigidParams.build(
+            scene.seed,
+            scene.fov_shape,
+            self.nonrigid_scale_um / acq.pixel_size_um,
+            self.nonrigid_drift_s * acq.fps,
+            self.nonrigid_coupling,
+            self.nonrigid_um / acq.pixel_size_um,
+        )
+
+    def nonrigid_parts(self, scene: Scene, shifts: da.Array, params: nonrigid.NonrigidParams):
+        """The lazy (frame, node_y, node_x, 2) drift and the mixing scales (three numbers
+        from every frame's block summaries)."""
+        drift, powers = scan(
+            scene.layer_name("brain_motion", "nonrigid", "drift"),
+            nonrigid.drift_scan_step,
+            init=np.zeros((*params.grid_shape, 2)),
+            n_frames=scene.n_frames,
+            outputs=[
+                ScanOutput("drift", (None, *params.grid_shape, 2), np.float64),
+                ScanOutput("powers", (3,), np.float64, per_block=True),
+            ],
+            sequences=[(shifts, 0)],
+            constants=[constant(params, "nonrigid-params")],
+        )
+        scales = scene.cell_call(
+            ("brain_motion", "statistic", "nonrigid"),
+            nonrigid.mixing_scales,
+            powers,
+            scene.n_frames,
+            params,
+        )
+        return drift, scales
+
+    def _build_nonrigid(self, scene: Scene, shifts: da.Array) -> Scene:
+        """Warp the canvas by rigid + non-rigid displacement; record the node time courses."""
+        params = self.nonrigid_params(scene)
+        shared = constant(params, "nonrigid-params")
+        drift, scales = self.nonrigid_parts(scene, shifts, params)
+        movie = scene.movie
+        if movie is not None:
+            movie = scene.pixel_map(
+                ("brain_motion",),
+                nonrigid.warp_and_crop_frames,
+                scene.fov_shape,
+                movie.dtype,
+                inputs=[(movie, 0), (shifts, 0), (drift, 0)],
+                constants=[np.array(scene.fov_window), scales, shared],
+            )
+        truth = {
+            f"nonrigid_{axis}": (
+                ("frame", "node_y", "node_x"),
+                scene.frame_map(
+                    ("brain_motion", "nonrigid", axis),
+                    nonrigid.node_frames,
+                    params.grid_shape,
+                    np.float64,
+                    inputs=[(shifts, 0), (drift, 0)],
+                    constants=[scales, shared, index],
+                ),
+            )
+            for index, axis in enumerate(("y", "x"))
+        }
+        return scene.evolve(
+            movie=movie,
+            truth=truth,
+            coords={
+                "shift_y": ("frame", shifts[:, 0]),
+                "shift_x": ("frame", shifts[:, 1]),
+                "node_y": ("node_y", params.nodes_y),
+                "node_x": ("node_x", params.nodes_x),
+            },
+        )
+
     def shifts_px(self, scene: Scene) -> da.Array:
         """Lazy (frame, 2) applied (dy, dx) in pixels."""
-        acq: Acquisition = scene.spec.acquisition
+        acq: Acquisition = scene.context.acquisition
         px = acq.pixel_size_um
         n = scene.n_frames
         if self.trajectory_um is not None:
@@ -251,10 +370,9 @@ class BrainMotion(StepSpec):
                 constants=[shared],
             )
             # The scale is a statistic of the whole trajectory: one task over all frames.
-            shifts = map_ranges(
-                scene.layer_name("brain_motion", "statistic", "scale"),
+            shifts = scene.statistic(
+                ("brain_motion", "scale"),
                 mix_and_scale_frames,
-                (n,),
                 (2,),
                 np.float64,
                 inputs=[(loco, 0), (slosh, 0)],
@@ -299,10 +417,6 @@ def walk_scan_step(position, block: int, start: int, stop: int, params: WalkPara
             pos = clamp_radius(pos + steps[k], params.max_px)
         out[k] = pos
     return pos, out
-
-
-def _identity(start, stop, values):
-    return values
 
 
 def clamp_radius(shifts: np.ndarray, max_px: float) -> np.ndarray:

@@ -169,7 +169,7 @@ class CellActivity(StepSpec):
 
     def build(self, scene: Scene) -> Scene:
         n = scene.n_cells
-        params = self.params(scene.spec.acquisition.fps)
+        params = self.params(scene.context.acquisition.fps)
         gains = brightness_gains(n, self.brightness_cv, stream(scene.seed, KIND, "gain"))
         burn_in = math.ceil(BURN_IN_TAUS * self.tau_decay_s * params.fps)
         shared = constant((params, gains, scene.seed), "cell_activity-params")

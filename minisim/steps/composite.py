@@ -47,7 +47,7 @@ class Composite(StepSpec):
         footprints = scene.footprints.get("observed")
         if footprints is None:
             footprints = MultiScaleFootprints.full_resolution(scene.footprints["planted"])
-        dtype = np.dtype(scene.spec.output.store_dtype)
+        dtype = scene.context.store_dtype
         cells = scene.pixel_map(
             ("composite",),
             composite_frames,
@@ -55,7 +55,6 @@ class Composite(StepSpec):
             dtype,
             inputs=[(emission, 1)],
             constants=[constant(footprints, "footprints"), dtype.str],
-            recompute=[0],  # trace blocks are cheap: recomputed per chunk, never held
         )
         movie = cells if scene.movie is None else scene.movie + cells
         return scene.evolve(movie=movie)

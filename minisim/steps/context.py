@@ -9,11 +9,15 @@ as ``scene.context``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..acquisition import Acquisition
 from .detection import sample_field_at
+
+if TYPE_CHECKING:
+    from .sensor import Readout
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +35,9 @@ class LightPath:
     photons_per_unit : float or None
         The sensor's exposure (photo-electrons before QE per unit of scene intensity), None
         without a sensor step.
+    readout : Readout or None
+        How the sensor turns light into counts (exposure, noise, fixed pattern), None
+        without a sensor step.
     store_dtype : numpy dtype
         The movie's dtype before the sensor.
     """
@@ -39,6 +46,7 @@ class LightPath:
     photon_field: np.ndarray
     excitation_field: np.ndarray | None
     photons_per_unit: float | None
+    readout: Readout | None
     store_dtype: np.dtype
 
     @classmethod
@@ -59,6 +67,7 @@ class LightPath:
             photon_field=photon,
             excitation_field=excitation,
             photons_per_unit=None if sensor is None else sensor.photons_per_unit,
+            readout=None if sensor is None else sensor.readout(acq, spec.seed),
             store_dtype=np.dtype(spec.output.store_dtype),
         )
 

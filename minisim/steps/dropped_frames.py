@@ -17,15 +17,13 @@ data between chunks.
 
 from __future__ import annotations
 
-import itertools
 from typing import Annotated, ClassVar, Literal
 
 import dask.array as da
 import numpy as np
-from dask.highlevelgraph import HighLevelGraph
 from pydantic import Field, model_validator
 
-from ..engine import Scene, split_evenly, stream
+from ..engine import Scene, split_evenly, stream, take_frames
 from ..schema import Quantity
 from .base import StepSpec, warn_spec
 
@@ -113,13 +111,13 @@ class DroppedFrames(StepSpec):
         return exact, exact + self.timestamp_jitter_s * jitter
 
     def build(self, scene: Scene) -> Scene:
-        acq = scene.spec.acquisition
+        acq = scene.context.acquisition
         kept = self.kept_frames(scene.n_frames, scene.seed)
         time_s, timestamp_s = self.timestamps(kept, acq.fps, scene.seed, scene.n_frames)
-        movie = scene.fov_movie(np.dtype(scene.spec.output.store_dtype))
+        movie = scene.fov_movie(scene.context.store_dtype)
         # Regular chunks of the requested length (stores need them), now over fewer frames.
         frame_chunks = split_evenly(len(kept), scene.frame_chunks[0])
-        recorded = keep_frames(movie, 0, kept, frame_chunks, scene.layer_name(KIND, "movie"))
+        recorded = take_frames(movie, 0, kept, frame_chunks, scene.layer_name(KIND, "movie"))
 
         def cut(name, dims, value):
             dims = (dims,) if isinstance(dims, str) else tuple(dims)
@@ -127,17 +125,17 @@ class DroppedFrames(StepSpec):
                 return dims, value
             axis = dims.index("frame")
             if isinstance(value, da.Array):
-                return dims, keep_frames(
+                return dims, take_frames(
                     value, axis, kept, frame_chunks, scene.layer_name(KIND, name)
                 )
             return dims, np.take(np.asarray(value), kept, axis=axis)
 
         traces = {
-            name: keep_frames(trace, 1, kept, frame_chunks, scene.layer_name(KIND, "trace", name))
+            name: take_frames(trace, 1, kept, frame_chunks, scene.layer_name(KIND, "trace", name))
             for name, trace in scene.traces.items()
         }
         stages = {
-            name: keep_frames(
+            name: take_frames(
                 movie_so_far, 0, kept, frame_chunks, scene.layer_name(KIND, "stage", name)
             )
             for name, movie_so_far in scene.stages.items()
@@ -156,33 +154,3 @@ class DroppedFrames(StepSpec):
                 "acquired_frame": ("frame", kept.astype(np.int64)),
             },
         )
-
-
-def keep_frames(arr: da.Array, axis: int, kept: np.ndarray, chunks, name: str) -> da.Array:
-    """``arr`` with only the ``kept`` indices (sorted) along ``axis``, cut to ``chunks``.
-
-    Each output block is one task taking its frames straight from the source blocks that
-    hold them (stores need regular chunks, so a block may join frames of two sources).
-    """
-    bounds = np.cumsum((0, *arr.chunks[axis]))
-    source_of = np.searchsorted(bounds, kept, side="right") - 1
-    ends = np.cumsum((0, *chunks))
-    other = [range(n) if a != axis else [None] for a, n in enumerate(arr.numblocks)]
-    dsk = {}
-    for out_index, (lo, hi) in enumerate(itertools.pairwise(ends)):
-        wanted, sources = kept[lo:hi], source_of[lo:hi]
-        for block in itertools.product(*other):
-            parts = []
-            for source in np.unique(sources):
-                local = wanted[sources == source] - bounds[source]
-                key = (arr.name, *(int(source) if a == axis else b for a, b in enumerate(block)))
-                parts.append((np.take, key, local, axis))
-            dst = tuple(out_index if a == axis else b for a, b in enumerate(block))
-            dsk[(name, *dst)] = (join_frames, parts, axis)
-    out_chunks = tuple(tuple(chunks) if a == axis else c for a, c in enumerate(arr.chunks))
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[arr])
-    return da.Array(graph, name, out_chunks, dtype=arr.dtype, meta=arr._meta)
-
-
-def join_frames(parts: list[np.ndarray], axis: int) -> np.ndarray:
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)

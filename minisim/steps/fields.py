@@ -93,7 +93,7 @@ class _RadialField(StepSpec):
         return self.field(acquisition)
 
     def build(self, scene: Scene) -> Scene:
-        field = self.field(scene.spec.acquisition)
+        field = self.field(scene.context.acquisition)
         movie = apply_static(scene, self, multiply_frames)
         return scene.evolve(movie=movie, coords={self.truth_name: (("y", "x"), field)})
 
@@ -171,7 +171,7 @@ class Leakage(StepSpec):
         return self.level * pm.exp(-(rows * rows + cols * cols) / (2 * sigma_px * sigma_px))
 
     def build(self, scene: Scene) -> Scene:
-        field = self.field(scene.spec.acquisition)
+        field = self.field(scene.context.acquisition)
         movie = apply_static(scene, self, add_frames)
         return scene.evolve(movie=movie, coords={"leakage": (("y", "x"), field)})
 
@@ -179,8 +179,8 @@ class Leakage(StepSpec):
 def apply_static(scene: Scene, step, kernel):
     """The movie (cropped to the field of view, black if none yet) combined with the
     step's field, which each worker rebuilds from the step instead of receiving it."""
-    acq = scene.spec.acquisition
-    movie = scene.fov_movie(np.dtype(scene.spec.output.store_dtype))
+    acq = scene.context.acquisition
+    movie = scene.fov_movie(scene.context.store_dtype)
     dtype = movie.dtype.str
     field = recipe(
         step.kind,

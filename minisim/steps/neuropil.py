@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from scipy.signal import lfilter
 
 from ..acquisition import PositiveFloat, warn_odd
-from ..engine import ScanOutput, Scene, constant, map_ranges, recipe, scan, stream
+from ..engine import ScanOutput, Scene, constant, recipe, scan, stream
 from ..engine import portable_math as pm
 from .base import StepSpec
 
@@ -62,7 +62,6 @@ class Neuropil(StepSpec):
     provides: ClassVar[tuple[str, ...]] = (
         "neuropil_spatial",
         "neuropil_temporal",
-        "neuropil_envelopes",
         "observed",
     )
     may_provide: ClassVar[tuple[str, ...]] = ("neuropil_population",)
@@ -106,10 +105,13 @@ class Neuropil(StepSpec):
                 f"the blur would take minutes; use a σ below {widest_um:g} µm (typical 20–100)"
             )
 
-    def prepare(self, scene: Scene) -> Scene:
-        """The drifts and the population driver; the driver's mean-1 scaling needs every
-        frame, so it is a statistic computed before any pixel work."""
-        acq = scene.spec.acquisition
+    def envelopes(self, scene: Scene):
+        """The (frame, component) envelopes and the population driver (or None).
+
+        The drifts are a recurrence (a scan); the driver's mean-1 scaling and the
+        envelopes that use it need every frame, so both are whole-recording statistics.
+        """
+        acq = scene.context.acquisition
         params = EnvelopeParams(
             seed=scene.seed,
             n_components=self.n_components,
@@ -130,44 +132,36 @@ class Neuropil(StepSpec):
             constants=[constant(params, "neuropil-params")],
         )
         inputs, names = [(drift, 1)], ["drift"]
-        statistics = {}
+        driver = None
         if summed is not None:
-            driver = map_ranges(  # the mean-1 scaling needs every frame: one task
-                scene.layer_name("neuropil", "statistic", "population"),
+            driver = scene.statistic(
+                ("neuropil", "population"),
                 normalized_population,
-                (scene.n_frames,),
                 (),
                 np.float64,
                 inputs=[(population, 0)],
             )
-            statistics["neuropil_population"] = driver
             inputs.append((driver, 0))
             names.append("population")
         if "bleaching_mean" in scene.signals:  # the felt bleaches like the cells around it
             inputs.append((scene.signals["bleaching_mean"], 0))
             names.append("bleaching")
-        # The envelopes are small (frames × components): computed whole before any pixel
-        # work, so every pixel chunk finds them ready and nothing waits half-done.
-        statistics["neuropil_envelopes"] = map_ranges(
-            scene.layer_name("neuropil", "statistic", "envelopes"),
+        envelopes = scene.statistic(
+            ("neuropil", "envelopes"),
             envelope_frames,
-            (scene.n_frames,),
             (self.n_components,),
             np.float32,
             inputs=inputs,
             constants=[tuple(names), float(self.population_coupling)],
         )
-        return scene.evolve(statistics=statistics)
+        return envelopes, driver
 
     def build(self, scene: Scene) -> Scene:
-        acq = scene.spec.acquisition
+        acq = scene.context.acquisition
         spatial = spatial_components(scene.canvas_shape, self.spatial_sigma_um / acq.pixel_size_um,
                                      self.n_components, scene.seed)  # fmt: skip
-        if "neuropil_envelopes" not in scene.statistics:  # built alone, e.g. in a unit test
-            scene = self.prepare(scene)
-        envelopes = scene.statistics["neuropil_envelopes"]
-        driver = scene.statistics.get("neuropil_population")
-        canvas_movie = scene.canvas_movie(np.dtype(scene.spec.output.store_dtype))
+        envelopes, driver = self.envelopes(scene)
+        canvas_movie = scene.canvas_movie(scene.context.store_dtype)
         movie = scene.pixel_map(
             ("neuropil",),
             add_neuropil_frames,

@@ -198,8 +198,8 @@ def yield_maximizing_focal_plane(
     by its total σ, whose centre keeps ``1 − exp(−a²/2σ²)`` of the light, times
     attenuation·NA², the scope's photon field and ``photons_per_unit``·QE; the cell counts
     if its detection SNR reaches :data:`DETECT_SNR_THRESHOLD` against the same noise floor
-    as the sensor's ``detectable`` flag (:func:`~minisim.steps.detection.temporal_noise_e`). Ties go to the larger total
-    detectable signal, then to the shallowest plane.
+    as the sensor's ``detectable`` flag (:func:`~minisim.steps.detection.temporal_noise_e`).
+    Ties go to the larger total detectable signal, then to the shallowest plane.
     """
     if len(centers_um) == 0:
         return 0.0

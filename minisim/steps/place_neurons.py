@@ -230,7 +230,7 @@ class PlaceNeurons(NeuronPopulation, StepSpec):
                 )
 
     def build(self, scene: Scene) -> Scene:
-        acq = scene.spec.acquisition
+        acq = scene.context.acquisition
         px = acq.pixel_size_um
         canvas = scene.canvas_shape
         canvas_um = (canvas[0] * px, canvas[1] * px)

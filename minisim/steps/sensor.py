@@ -128,7 +128,7 @@ class Sensor(StepSpec):
 
     def build(self, scene: Scene) -> Scene:
         movie = scene.fov_movie()  # darkness still reads out as noise
-        readout = self.readout(scene.spec.acquisition, scene.seed)
+        readout = scene.context.readout
         counts = scene.pixel_map(
             ("sensor",),
             digitize_frames,
@@ -155,10 +155,9 @@ class Sensor(StepSpec):
         if pattern.hot_pixel_fraction > 0:
             truth["hot_pixels"] = (("y", "x"), hot_pixel_mask(pattern))
         if pattern.row_noise_e > 0:
-            rows = map_ranges(
-                scene.layer_name("sensor", "row_offset_e"),
+            rows = scene.frame_map(
+                ("sensor", "row_offset_e"),
                 row_offset_frames,
-                scene.frame_chunks,
                 (pattern.shape[0],),
                 np.dtype(np.float64),
                 constants=[constant(pattern, "pattern")],

@@ -23,7 +23,7 @@ from ..acquisition import (
     NonNegativeFloat,
     PositiveFloat,
 )
-from ..engine import Scene, constant, map_ranges, recipe, stream
+from ..engine import Scene, constant, recipe, stream
 from ..engine import portable_math as pm
 from ..engine.multiscale import MultiScaleFootprints
 from .base import StepSpec, warn_spec
@@ -138,17 +138,14 @@ class Vasculature(StepSpec):
     layers: tuple[VesselLayer, ...] = ()
     dilation: VesselDilation | None = None
 
-    def prepare(self, scene: Scene) -> Scene:
-        """The dilation of every layer over the whole recording: the activity's mean
-        needs every frame, so it is a statistic computed before any pixel work."""
-        if not self.active or self.dilation is None:
-            return scene
-        acq = scene.spec.acquisition
+    def dilation_series(self, scene: Scene):
+        """The (frame, layer) dilation over the whole recording: the activity's mean needs
+        every frame, so it is a whole-recording statistic."""
+        acq = scene.context.acquisition
         population = scene.signals.get("population_calcium")
-        series = map_ranges(
-            scene.layer_name("vasculature", "statistic", "dilation"),
+        return scene.statistic(
+            ("vasculature", "dilation"),
             dilation_frames,
-            (scene.n_frames,),
             (len(self.layers),),
             np.float64,
             inputs=[] if population is None else [(population, 0)],
@@ -159,7 +156,6 @@ class Vasculature(StepSpec):
                 )
             ],
         )
-        return scene.evolve(statistics={"vessel_dilation": series})
 
     @property
     def active(self) -> bool:
@@ -180,7 +176,7 @@ class Vasculature(StepSpec):
     def build(self, scene: Scene) -> Scene:
         if not self.enabled or not self.layers:
             return scene
-        acq: Acquisition = scene.spec.acquisition
+        acq: Acquisition = scene.context.acquisition
         trees = [
             grow_layer(layer, scene.canvas_shape, acq.pixel_size_um, scene.seed, index)
             for index, layer in enumerate(self.layers)
@@ -207,6 +203,7 @@ class Vasculature(StepSpec):
         mask_coord = scene.cell_array(("vasculature", "coord"), mask, scene.canvas_shape, float)
         canvas_movie = scene.movie
         breathing = self.dilation is not None
+        dilation = self.dilation_series(scene) if breathing else None
         if breathing and canvas_movie is not None:
             geometry = recipe(
                 "vasculature-geometry",
@@ -222,7 +219,7 @@ class Vasculature(StepSpec):
                 breathe_frames,
                 scene.canvas_shape,
                 canvas_movie.dtype,
-                inputs=[(canvas_movie, 0), (scene.statistics["vessel_dilation"], 0)],
+                inputs=[(canvas_movie, 0), (dilation, 0)],
                 constants=[
                     geometry,
                     constant((acq, self.layers), "vessel-layers"),
@@ -251,10 +248,7 @@ class Vasculature(StepSpec):
             "vasculature_mask": (("y", "x"), mask_coord[top : top + height, left : left + width])
         }
         if breathing:
-            coords["vessel_dilation"] = (
-                ("frame", "vessel_layer"),
-                scene.statistics["vessel_dilation"],
-            )
+            coords["vessel_dilation"] = (("frame", "vessel_layer"), dilation)
         return scene.evolve(
             movie=canvas_movie,
             cells={"vessel_overlap_fraction": overlap, "vessel_transmission": transmission},

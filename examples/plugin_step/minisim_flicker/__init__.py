@@ -7,7 +7,6 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from minisim.engine import map_ranges
 from minisim.engine import portable_math as pm
 from minisim.schema import Quantity
 from minisim.steps import StepSpec
@@ -43,10 +42,9 @@ class Flicker(StepSpec):
 
     def build(self, scene):
         movie = scene.fov_movie(np.dtype(scene.spec.output.store_dtype))
-        gain = map_ranges(
-            scene.layer_name("flicker", "gain"),
+        gain = scene.frame_map(
+            ("flicker", "gain"),
             flicker_gain,
-            scene.frame_chunks,
             (),
             movie.dtype,
             constants=[
@@ -58,7 +56,7 @@ class Flicker(StepSpec):
         )
         flickered = scene.pixel_map(
             ("flicker",), multiply_frames, scene.fov_shape, movie.dtype,
-            inputs=[(movie, 0), (gain, 0)], recompute=[1],
+            inputs=[(movie, 0), (gain, 0)],
         )  # fmt: skip
         return scene.evolve(movie=flickered, coords={"flicker": ("frame", gain)})
 
