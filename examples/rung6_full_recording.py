@@ -94,10 +94,10 @@ def main() -> None:
         f"{saturated} pixel values clipped at {max_count} of {counts.size}"
     )
 
-    # Noise of one frame: the same scene stopped before the sensor, digitized without noise.
+    # Noise of one frame: the same scene stopped before the sensor, its mean counts.
     k = counts.sizes["frame"] // 2
-    expected = simulate(spec, until="leakage").expected_counts()[k].values.astype(int)
-    noisy = counts[k].values.astype(int)
+    expected = simulate(spec, until="leakage").expected_counts()[k].values
+    noisy = counts[k].values.astype(float)
     print(
         f"frame {k}: mean expected count {expected.mean():.1f}, "
         f"noise std {np.std(noisy - expected):.2f} counts"

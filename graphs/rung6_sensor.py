@@ -1,6 +1,6 @@
 """Ladder rung 6, the full recording: the sensor turns light into noisy 8-bit counts.
 
-Left: the noise-free expected counts of one frame, ``expected_counts()`` of the same spec
+Left: the mean counts of one frame, ``expected_counts()`` of the same spec
 stopped before its sensor (``until="leakage"``), so the scene and the auto-focus plane
 are the same. Middle: the same frame of the recording, with Poisson shot noise and
 Gaussian read noise drawn before the ADC. Both use the full ADC range 0–255. Right: the
@@ -92,7 +92,7 @@ def main(out_dir: Path, small: bool = False) -> list[Path]:
     im = ax_left.imshow(expected, cmap="gray", extent=extent, vmin=0, vmax=max_count)
     ax_left.set_title(
         f"noise-free expected counts, frame {shown} (t = {time_s[shown]:.2f} s)\n"
-        f"floor(photons · QE · gain), no random draws; max {int(expected.max())}",
+        f"mean count over the noise (no random draws); max {expected.max():.1f}",
         fontsize=10,
     )
     ax_left.set_xlabel("x (µm)")

@@ -246,8 +246,10 @@ def cmd_export(args) -> int:
 
     try:
         rec = open_recording(args.store)
-        writer = {"nwb": rec.to_nwb, "tiff": rec.to_tiff, "avi": rec.write_video,
-                  "minian": lambda out: rec.to_minian(out, videos=args.videos)}[args.to]  # fmt: skip
+        cells = {"include_margin": args.include_margin}
+        writer = {"nwb": lambda out: rec.to_nwb(out, **cells), "tiff": rec.to_tiff,
+                  "avi": rec.write_video,
+                  "minian": lambda out: rec.to_minian(out, videos=args.videos, **cells)}[args.to]  # fmt: skip
         writer(args.output)
     except (OutputPathError, ImportError, OSError, RuntimeError) as err:
         raise UsageError(str(err).splitlines()[0]) from err
@@ -447,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--to", required=True, choices=["nwb", "tiff", "minian", "avi"])
     export.add_argument("-o", "--output", required=True, help="file (nwb, tiff, avi) or folder")
     export.add_argument("--videos", action="store_true", help="minian: also msCam1.avi, ...")
+    export.add_argument("--include-margin", action="store_true",
+                        help="nwb, minian: also the margin cells simulated around the field")  # fmt: skip
     export.set_defaults(func=cmd_export)
 
     starter = sub.add_parser("spec", help="print or write a starter spec to edit",

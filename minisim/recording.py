@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
 from functools import cached_property
 
 import dask
@@ -438,7 +437,8 @@ class Recording:
         the ``ophys`` processing module (the ``nwb`` extra; see :mod:`minisim.io.nwb`).
 
         Options: ``compress`` (gzip, default True), ``excitation_nm``, ``indicator``,
-        ``location``, ``subject`` (a ``pynwb.file.Subject``), ``progress``.
+        ``location``, ``subject`` (a ``pynwb.file.Subject``), ``include_margin`` (the margin
+        cells too; by default the table holds the cells in the field at rest), ``progress``.
         """
         from .io.nwb import write_nwb
 
@@ -447,7 +447,9 @@ class Recording:
     def to_tiff(self, path, **options):
         """Stream the movie into an ImageJ-compatible TIFF stack (axes TYX, µm pixel size,
         frame interval), sensor counts as 8/16-bit, float32 without a sensor (the ``tiff``
-        extra; see :mod:`minisim.io.tiff`). Options: ``bigtiff``, ``progress``.
+        extra; see :mod:`minisim.io.tiff`). Options: ``bigtiff``, ``truth`` (the ground
+        truth of the cells in the field at rest beside it, ``<stem>_truth.npz``),
+        ``include_margin`` (the margin cells too), ``progress``.
         """
         from .io.tiff import write_tiff
 
@@ -456,7 +458,8 @@ class Recording:
     def to_minian(self, folder, **options):
         """Write minian's layout: one Zarr v2 store per variable (``varr``, ``A``, ``C``,
         ``S``, ``motion``) in ``folder`` (see :mod:`minisim.io.minian`). Options:
-        ``videos=True`` adds ``msCam1.avi``, … chunks of 1000 frames; ``progress``.
+        ``videos=True`` adds ``msCam1.avi``, … chunks of 1000 frames; ``include_margin``
+        adds the margin cells to the units (the cells in the field at rest); ``progress``.
         """
         from .io.minian import write_minian
 
@@ -499,15 +502,23 @@ class Recording:
         )
 
     def expected_counts(self) -> xr.DataArray:
-        """The sensor's noise-free output: this movie's expected photo-electrons digitized
-        (``floor(photons·QE·gain)``, clipped to the ADC range) with no random draws.
+        """The mean count each pixel of this movie reads through the spec's sensor: what
+        the average of many noisy read-outs of the same scene converges to (float32).
 
         For a recording stopped before its sensor, e.g. ``simulate(spec, until="leakage")``
-        of a spec that has a ``Sensor``: the same scene the noisy counts come from, so the
-        two differ only by the noise. Lazy, like the movie.
+        of a spec that has a ``Sensor``: the same scene the noisy counts come from, so
+        ``observed − expected_counts`` of the full recording is the noise, with mean zero.
+
+        Everything static that the sensor adds is in it: the black level, the dark current
+        (hot pixels included), the DSNU offset and the PRNU gain map of
+        ``Acquisition.image_sensor``, and the half count the ADC's floor takes on average,
+        as well as the bending of the mean near 0 and near the top of the ADC range where
+        the noise is clipped. Row noise has zero mean and only enters through that
+        clipping. See :func:`minisim.steps.sensor.mean_counts` for the closed form.
+        Lazy, like the movie.
         """
         from .steps.context import LightPath
-        from .steps.sensor import digitize
+        from .steps.sensor import expected
 
         readout = LightPath.from_spec(self.spec).readout
         if readout is None:
@@ -520,8 +531,7 @@ class Recording:
                 "simulate(spec, until='leakage') (or the last step before the sensor)"
             )
         movie = self.observed
-        readout = replace(readout, noise=False)
-        counts = digitize(
+        counts = expected(
             movie.data, readout, f"sensor-expected-{self.spec.cache_key()}", movie.chunks[0]
         )
         return movie.copy(data=counts).rename("expected_counts")

@@ -173,10 +173,13 @@ def test_digitize_frame_repeats_the_sensor_draws_of_that_frame():
     rec = simulate(spec)
     t = 17
     np.testing.assert_array_equal(digitize_frame(scene[t].values, spec, t), rec.observed[t].values)
-    np.testing.assert_array_equal(
-        digitize_frame(scene[t].values, spec, t, noise=False),
-        simulate(spec, until="leakage").expected_counts()[t].values,
-    )
+    # Without draws: the floor of the mean, which the mean count (over the noise, the
+    # floor taking half a count) stays within half a count of, away from the ADC's ends.
+    noise_free = digitize_frame(scene[t].values, spec, t, noise=False).astype(float)
+    mean = simulate(spec, until="leakage").expected_counts()[t].values
+    inside = (noise_free >= 10) & (noise_free <= 245)
+    assert inside.any()
+    assert np.all(np.abs(mean[inside] - noise_free[inside]) <= 0.5 + 1e-3)
     with pytest.raises(ValueError, match="no sensor"):
         digitize_frame(scene[t].values, Spec(acquisition=ACQ, steps=FULL[:5]), t)
 

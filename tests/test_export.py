@@ -125,14 +125,22 @@ def test_tiff_never_replaces_a_foreign_file_and_fails_cleanly(rec, tmp_path, mon
 def test_tiff_with_its_truth_beside_it(rec, truth, tmp_path):
     pytest.importorskip("tifffile")
     rec.to_tiff(tmp_path / "rec.tif", truth=True, progress=False)
-    gt = truth.ground_truth.including_margin()  # exports hold every cell; in_fov marks units
+    gt = truth.ground_truth  # the units: the cells in the field at rest
+    assert gt.including_margin().n_units > gt.n_units  # the fixture has margin cells
+    units = np.flatnonzero(truth.dataset["in_fov"].values)  # their index in the recording
     with np.load(tmp_path / "rec_truth.npz") as npz:
         assert np.array_equal(npz["A"], gt.A_observed.values)
         assert np.array_equal(npz["C"], gt.C.values) and np.array_equal(npz["S"], gt.S.values)
         assert np.array_equal(npz["shifts"], gt.shifts.values)
         assert np.array_equal(npz["detectable"], gt.detectable.values)
+        assert np.array_equal(npz["cell"], units) and npz["in_fov"].all()
         assert Spec.model_validate_json(str(npz["minisim_spec"])) == rec.spec
         assert float(npz["fps"]) == 20.0
+    rec.to_tiff(tmp_path / "all.tif", truth=True, include_margin=True, progress=False)
+    with np.load(tmp_path / "all_truth.npz") as npz:
+        everyone = truth.ground_truth.including_margin()
+        assert np.array_equal(npz["A"], everyone.A_observed.values)
+        assert np.array_equal(npz["in_fov"], truth.dataset["in_fov"].values)
     (tmp_path / "other_truth.npz").write_bytes(b"theirs")
     with pytest.raises(OutputPathError):
         rec.to_tiff(tmp_path / "other.tif", truth=True, progress=False)
@@ -153,7 +161,9 @@ def test_missing_extra_names_the_install_command(rec, tmp_path, monkeypatch):
 def test_nwb_reads_back_equal_and_passes_nwbinspector(rec, truth, tmp_path):
     pynwb = pytest.importorskip("pynwb")
     path = rec.to_nwb(tmp_path / "rec.nwb", progress=False)
-    gt = truth.ground_truth.including_margin()  # exports hold every cell; in_fov marks units
+    gt = truth.ground_truth  # the units: the cells in the field at rest
+    assert gt.including_margin().n_units > gt.n_units  # the fixture has margin cells
+    units = np.flatnonzero(truth.dataset["in_fov"].values)  # their index in the recording
     with pynwb.NWBHDF5IO(str(path), "r") as io:
         nwb = io.read()
         series = nwb.acquisition["OnePhotonSeries"]
@@ -167,7 +177,7 @@ def test_nwb_reads_back_equal_and_passes_nwbinspector(rec, truth, tmp_path):
         assert "NA 0.45" in plane.device.description
         ophys = nwb.processing["ophys"]
         table = ophys["ImageSegmentation"]["PlaneSegmentation"]
-        assert len(table) == gt.n_units
+        assert len(table) == gt.n_units and np.array_equal(table.id[:], units)
         assert np.array_equal(table["image_mask"].data[:].transpose(0, 2, 1), gt.A_observed.values)
         assert np.array_equal(
             table["planted_image_mask"].data[:].transpose(0, 2, 1), gt.A_planted.values
@@ -184,6 +194,12 @@ def test_nwb_reads_back_equal_and_passes_nwbinspector(rec, truth, tmp_path):
         assert nwb.source_script.startswith("minisim")
 
     from nwbinspector import Importance, inspect_nwbfile
+
+    everyone = rec.to_nwb(tmp_path / "all.nwb", include_margin=True, progress=False)
+    with pynwb.NWBHDF5IO(str(everyone), "r") as io:
+        table = io.read().processing["ophys"]["ImageSegmentation"]["PlaneSegmentation"]
+        assert len(table) == gt.including_margin().n_units
+        assert np.array_equal(table["in_fov"].data[:], truth.dataset["in_fov"].values)
 
     messages = list(inspect_nwbfile(nwbfile_path=str(path)))
     critical = [m for m in messages if m.importance == Importance.CRITICAL]
@@ -228,7 +244,9 @@ def test_minian_layout_reads_as_zarr_v2(rec, truth, tmp_path):
         assert type(array.metadata.compressor).__name__ == "Blosc"  # zarr 2 reads it
     # What minian's open_minian does: open every store and merge them.
     ds = xr.merge([xr.open_zarr(folder / f"{n}.zarr", zarr_format=2) for n in expect])
-    gt = truth.ground_truth.including_margin()  # exports hold every cell; in_fov marks units
+    gt = truth.ground_truth  # the units: the cells in the field at rest
+    assert gt.including_margin().n_units > gt.n_units  # the fixture has margin cells
+    units = np.flatnonzero(truth.dataset["in_fov"].values)  # their index in the recording
     assert np.array_equal(ds["varr"].values, truth.observed.values)
     assert np.array_equal(ds["A"].values, gt.A_observed.values)
     assert np.array_equal(ds["C"].values, gt.C.values)
@@ -236,6 +254,10 @@ def test_minian_layout_reads_as_zarr_v2(rec, truth, tmp_path):
     assert list(ds["shift_dim"].values) == ["height", "width"]
     assert np.allclose(ds["motion"].values, -gt.shifts.values)  # the correction to apply
     assert np.array_equal(ds["detectable"].values, gt.detectable.values)
+    assert np.array_equal(ds["unit_id"].values, units)
+    everyone = rec.to_minian(tmp_path / "all", include_margin=True, progress=False)
+    all_a = xr.open_zarr(everyone / "A.zarr", zarr_format=2)["A"]
+    assert np.array_equal(all_a.values, gt.including_margin().A_observed.values)
     marker = json.loads((folder / "minisim_export.json").read_text())
     assert marker["cache_key"] == rec.spec.cache_key()
 

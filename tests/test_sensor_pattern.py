@@ -193,3 +193,110 @@ class TestRealSensorConformance(StepConformance):
         assert ds["row_offset_e"].dims == ("frame", "y")
         assert ds["row_offset_e"].dtype == np.float64
         assert ds["hot_pixels"].dtype == bool
+
+
+def test_noise_floor_adds_dark_shot_and_row_noise_in_quadrature():
+    from minisim.steps.detection import temporal_noise_e
+
+    plain = ImageSensor(read_noise_e=2.0)
+    assert temporal_noise_e(Acquisition(fps=20.0, image_sensor=plain)) == 2.0
+    # The static pattern (black level, DSNU, PRNU, hot pixels) is no temporal noise.
+    static = ImageSensor(read_noise_e=2.0, black_level_adu=10.0, dsnu_e=5.0, prnu=0.05,
+                         hot_pixel_fraction=0.01)  # fmt: skip
+    assert temporal_noise_e(Acquisition(fps=20.0, image_sensor=static)) == 2.0
+    cmos = ImageSensor(read_noise_e=2.0, dark_current_e_per_s=100.0, row_noise_e=3.0)
+    # read² + dark current × frame period (its shot-noise variance) + row²
+    expected = np.sqrt(4.0 + 100.0 / 20.0 + 9.0)
+    assert temporal_noise_e(Acquisition(fps=20.0, image_sensor=cmos)) == pytest.approx(expected)
+
+
+def _detectable_closed_form(ds, ppu, qe, noise_e):
+    from minisim.steps.detection import DETECT_SNR_THRESHOLD
+
+    c = ds["C"].values.astype(float)
+    low, high = c.min(axis=1), c.max(axis=1)
+    gain = ppu * qe * ds["observed_peak"].values  # no scope fields, no vessels
+    snr = (high - low) * gain / np.sqrt(np.maximum(low, 0) * gain + noise_e**2)
+    return snr >= DETECT_SNR_THRESHOLD
+
+
+@pytest.mark.filterwarnings("ignore::minisim.SpecWarning")
+def test_detectable_flag_uses_the_cmos_noise_floor():
+    from tests.test_sensor import sensor_spec
+
+    ppu = 3.0
+    spec = sensor_spec([(50.0, -15.0, -15.0), (70.0, 15.0, 15.0)], ppu=ppu)
+    noisy_sensor = spec.acquisition.image_sensor.model_copy(
+        update=dict(dark_current_e_per_s=200.0, row_noise_e=4.0, dsnu_e=3.0)
+    )
+    noisy = spec.model_copy(
+        update=dict(acquisition=spec.acquisition.model_copy(update={"image_sensor": noisy_sensor}))
+    )
+    clean_ds = simulate(spec).dataset
+    noisy_ds = simulate(noisy).dataset
+    qe = noisy_sensor.quantum_efficiency
+    floor = np.sqrt(2.0**2 + 200.0 / 20.0 + 4.0**2)
+    assert np.array_equal(
+        clean_ds.detectable.values, _detectable_closed_form(clean_ds, ppu, qe, 2.0)
+    )
+    assert np.array_equal(
+        noisy_ds.detectable.values, _detectable_closed_form(noisy_ds, ppu, qe, floor)
+    )
+    # The extra noise hides a cell the read noise alone lets through.
+    assert clean_ds.detectable.values.sum() > noisy_ds.detectable.values.sum()
+
+
+def test_auto_focus_counts_the_cmos_noise_floor():
+    """Three shallow cells detectable only against the read noise, two deep bright ones
+    against any floor: read noise alone focuses on the three, row and dark noise on the two."""
+    from minisim.steps.detection import DETECT_SNR_THRESHOLD, detection_snr
+    from minisim.steps.optics import yield_maximizing_focal_plane
+
+    def acquisition(**cmos):
+        sensor = ImageSensor(n_px_height=200, n_px_width=200, pixel_pitch_um=8.0, **cmos)
+        return Acquisition(fps=20.0, optics=Optics(magnification=8.0), image_sensor=sensor)
+
+    centers = np.array([[z, 0.0, 0.0] for z in (20.0, 21.0, 22.0, 120.0, 121.0)])
+    peak = np.array([1.5] * 3 + [40.0] * 2)
+    base, radius = np.ones(5), np.full(5, 5.0)
+    plain, cmos = acquisition(), acquisition(dark_current_e_per_s=400.0, row_noise_e=8.0)
+    noise = {plain: 2.0, cmos: np.sqrt(4.0 + 400.0 / 20.0 + 64.0)}
+
+    def n_detectable(acq, focal):  # the closed form of the scan, at one plane
+        z = centers[:, 0]
+        s0 = acq.optics.diffraction_sigma_um**2 + acq.tissue.scatter_sigma_um(z) ** 2
+        disk = 1 - np.exp(-(5.0**2) / (2 * (s0 + (acq.optics.na * (z - focal)) ** 2)))
+        g = acq.tissue.attenuation(z) * acq.optics.na**2 * 100 * 0.7 * disk
+        return (detection_snr(peak, base, g, noise[acq]) >= DETECT_SNR_THRESHOLD)[:3].sum(), (
+            detection_snr(peak, base, g, noise[acq]) >= DETECT_SNR_THRESHOLD
+        )[3:].sum()
+
+    shallow = yield_maximizing_focal_plane(plain, centers, radius, peak, base, 100.0)
+    deep = yield_maximizing_focal_plane(cmos, centers, radius, peak, base, 100.0)
+    assert 19.0 <= shallow <= 23.0 and n_detectable(plain, shallow) == (3, 0)
+    assert deep > 100.0 and n_detectable(cmos, deep)[1] == 2
+    assert n_detectable(cmos, shallow)[0] == 0  # the shallow three drown in the CMOS noise
+
+
+@pytest.mark.parametrize("bits, gain_adu", [(8, 1.0), (12, 0.5)])
+def test_mean_counts_match_the_empirical_mean_with_the_fixed_pattern(bits, gain_adu):
+    """The closed-form mean count of every pixel (black level, dark current and hot
+    pixels, DSNU, PRNU, row noise, the floor and the clipping at both ends of the ADC)
+    against the mean of many noisy read-outs, within 5 standard errors per pixel."""
+    from minisim.steps.sensor import mean_counts
+
+    frames = 3000
+    top = 2**bits - 1
+    pat = pattern(black_level_adu=3.0, dark_e=4.0, dsnu_e=2.0, prnu=0.05,
+                  hot_pixel_fraction=0.05, hot_pixel_e=40.0, row_noise_e=1.5)  # fmt: skip
+    # A ramp from darkness (clipped at 0 below the black level) past saturation.
+    ramp = np.linspace(-5.0, 1.2 * top / gain_adu, SIZE * SIZE).reshape(SIZE, SIZE)
+    out = readout(pat, max_count=top, gain_adu_per_e=gain_adu,
+                  dtype="|u1" if bits <= 8 else "<u2")  # fmt: skip
+    counts = digitize_frames(0, frames, np.broadcast_to(ramp, (frames, SIZE, SIZE)), out)
+    counts = counts.astype(float)
+    mean, error = counts.mean(axis=0), counts.std(axis=0) / np.sqrt(frames)
+    expected = mean_counts(ramp.astype(np.float32), out)
+    assert np.all(np.abs(mean - expected) <= 5 * error + 0.02)
+    # Both ends are exercised: pixels that clip at 0 and at the top.
+    assert (counts == 0).any() and (counts == top).all(axis=0).any()

@@ -242,7 +242,9 @@ def digitize_frame(intensity, spec: Spec, frame: int = 0, *, noise: bool = True)
     """Integer counts of one intensity frame through the spec's sensor.
 
     With ``noise=True`` the shot and read noise are the very draws ``simulate`` makes for
-    that frame index; ``noise=False`` gives the noise-free expected counts.
+    that frame index; ``noise=False`` reads the frame out without random draws (the floor
+    of each pixel's mean electrons times the gain); the mean count over the noise is
+    :meth:`minisim.Recording.expected_counts`.
     """
     sensor = spec.step("sensor")
     if sensor is None:

@@ -30,6 +30,23 @@ def written_by() -> str:
     return f"{SIGNATURE} {package_version()}"
 
 
+def exported_cells(ds, include_margin: bool = False):
+    """The cells an exporter writes as its units: those in the field of view at rest.
+
+    These are the ground truth's units (``rec.ground_truth``), the cells a
+    motion-corrected pipeline can report, so a pipeline's ROIs compare one to one with the
+    exported table. The margin cells simulated around the field only to move light into
+    it are left out unless ``include_margin`` (then every cell, flagged by ``in_fov``).
+    The ``cell`` coordinate keeps each unit's index in the recording.
+    """
+    import numpy as np
+
+    if include_margin or "in_fov" not in ds.coords:
+        return ds
+    in_fov = np.asarray(ds["in_fov"].values, bool)
+    return ds if in_fov.all() else ds.isel(cell=np.flatnonzero(in_fov))
+
+
 def movie_dtype(observed):
     """The dtype a movie is exported with: the sensor's integer counts as they are,
     float32 for a continuous-intensity movie."""

@@ -14,8 +14,12 @@ store                     dims                             minisim name
 ``motion.zarr``           (frame, shift_dim)               ``−shifts`` (the correction)
 ========================  ===============================  ================================
 
-Per-cell truths (``detectable``, ``in_focus``, ``depth_um``, ...) ride along as ``unit_id``
-coordinates of ``A``. ``motion`` holds what minian's ``estimate_motion`` should find: the
+The units are the cells in the field of view at rest, the ground truth's units and what a
+motion-corrected pipeline can find; ``unit_id`` is each one's ``cell`` index in the
+recording. The margin cells simulated around the field for brain motion are left out
+(``include_margin=True`` keeps them, flagged by ``in_fov``). Per-cell truths
+(``detectable``, ``in_focus``, ``depth_um``, ...) ride along as ``unit_id`` coordinates of
+``A``. ``motion`` holds what minian's ``estimate_motion`` should find: the
 negation of the applied shifts, with ``shift_dim = ["height", "width"]``.
 
 Optionally (``videos=True``) the movie also goes out as minian-style AVI chunks
@@ -36,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .common import package_version, written_by
+from .common import exported_cells, package_version, written_by
 from .outputs import OLD_INFIX, PARTIAL_INFIX, refuse, remove_path, remove_stale_siblings, sibling
 
 #: The file that marks a folder as written by minisim (and what it holds).
@@ -54,15 +58,16 @@ def is_minisim_minian(folder: Path) -> bool:
         return False
 
 
-def minian_variables(rec) -> dict[str, xr.DataArray]:
-    """The recording as minian names it: lazy DataArrays keyed by store name."""
-    ds = rec.dataset
+def minian_variables(rec, include_margin: bool = False) -> dict[str, xr.DataArray]:
+    """The recording as minian names it: lazy DataArrays keyed by store name. The units are
+    the cells in the field at rest (:func:`~minisim.io.common.exported_cells`)."""
+    ds = exported_cells(rec.dataset, include_margin)
     per_unit = {
         name: ds[name].variable
         for name in ds.coords
         if ds[name].dims == ("cell",) and name != "cell" and ds[name].dtype.kind in "biuf"
     }
-    unit_coords = {"unit_id": np.arange(ds.sizes["cell"])}
+    unit_coords = {"unit_id": np.asarray(ds["cell"].values)}  # the recording's cell index
     unit_coords.update(
         {name: ("unit_id", np.asarray(var.values)) for name, var in per_unit.items()}
     )
@@ -113,8 +118,11 @@ def _write_store(array: xr.DataArray, path: Path) -> None:
     ds.to_zarr(path, mode="w-", zarr_format=2, consolidated=True, encoding=encoding)
 
 
-def write_minian(rec, folder, *, videos: bool = False, progress: bool = True) -> Path:
-    """Write ``rec`` into ``folder`` in minian's layout (see the module docstring)."""
+def write_minian(
+    rec, folder, *, videos: bool = False, include_margin: bool = False, progress: bool = True
+) -> Path:
+    """Write ``rec`` into ``folder`` in minian's layout (see the module docstring);
+    ``include_margin=True`` adds the margin cells to the units."""
     from .stream import progress_bar
 
     folder = Path(folder)
@@ -126,7 +134,7 @@ def write_minian(rec, folder, *, videos: bool = False, progress: bool = True) ->
     remove_stale_siblings(folder)
     partial = sibling(folder, PARTIAL_INFIX)
     partial.mkdir()
-    variables = minian_variables(rec)
+    variables = minian_variables(rec, include_margin)
     bar = progress_bar(len(variables) + int(videos), folder.name, progress, unit="store")
     try:
         for name, array in variables.items():

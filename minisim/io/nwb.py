@@ -6,8 +6,10 @@ Layout of the file (names are the contract; docs/reference/dataset.md maps them)
   ``H5DataIO`` (gzip) so memory stays bounded; its ``Device``, ``OpticalChannel`` and
   ``ImagingPlane`` are filled from the spec (NA, magnification, pixel size, emission
   wavelength, sensor QE / read noise / gain / bit depth, frame rate).
-* ``/processing/ophys``: ``ImageSegmentation/PlaneSegmentation`` with one row per cell
-  (``image_mask`` = ``A_observed``, ``planted_image_mask`` = ``A_planted`` and every
+* ``/processing/ophys``: ``ImageSegmentation/PlaneSegmentation`` with one row per cell in
+  the field of view at rest (the ground truth's units, what a motion-corrected pipeline can
+  find; ``id`` is the recording's ``cell`` index; ``include_margin=True`` adds the margin
+  cells simulated around the field, flagged by the ``in_fov`` column) (``image_mask`` = ``A_observed``, ``planted_image_mask`` = ``A_planted`` and every
   per-cell coordinate as a column), ``Fluorescence/C`` (the calcium traces), ``S`` (spike
   counts) and the other per-cell traces as ``RoiResponseSeries``, ``motion_shifts`` (px)
   and the other per-frame truths as ``TimeSeries``, and the static fields in ``Images``.
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import SIGNATURE, movie_dtype, require, written_by
+from .common import SIGNATURE, exported_cells, movie_dtype, require, written_by
 from .outputs import atomic_file
 from .stream import iter_blocks, progress_bar
 
@@ -128,6 +130,7 @@ def build_nwbfile(
     location: str = "unknown (simulated tissue)",
     session_start_time: datetime | None = None,
     subject=None,
+    include_margin: bool = False,
     bar=None,
 ):
     """The in-memory ``NWBFile`` of a recording; frame-sized data stay lazy iterators."""
@@ -262,7 +265,13 @@ def build_nwbfile(
         ),
     )
     _add_segmentation(
-        ds, ophys, plane, float(acq.fps), ImageSegmentation, Fluorescence, RoiResponseSeries
+        exported_cells(ds, include_margin),
+        ophys,
+        plane,
+        float(acq.fps),
+        ImageSegmentation,
+        Fluorescence,
+        RoiResponseSeries,
     )
     if "shift_y" in ds.coords and "shift_x" in ds.coords:
         shifts = np.asarray(rec.ground_truth.shifts.values)  # (frame, [y, x])
@@ -358,19 +367,19 @@ def _add_segmentation(ds, ophys, plane, fps, ImageSegmentation, Fluorescence, Ro
     table = PlaneSegmentation(
         name="PlaneSegmentation",
         description=(
-            "One row per simulated cell (minisim 'cell'): image_mask = A_observed (the "
+            "One row per cell in the field of view at rest (id = minisim 'cell'): image_mask = A_observed (the "
             "footprint as the optics render it), planted_image_mask = A_planted, and every "
             "per-cell ground-truth value as a column"
         ),
         imaging_plane=plane,
-        id=list(range(n_cells)),
+        id=[int(cell) for cell in ds["cell"].values],
         columns=columns,
         colnames=[c.name for c in columns],
     )
     ophys.add(ImageSegmentation(name="ImageSegmentation", plane_segmentations=[table]))
     if not n_cells:
         return
-    rois = table.create_roi_table_region(description="every simulated cell",
+    rois = table.create_roi_table_region(description="every cell of the table",
                                          region=list(range(n_cells)))  # fmt: skip
     fluorescence = None
     for name in ds.data_vars:
@@ -414,9 +423,11 @@ def write_nwb(
     indicator: str = "GCaMP (simulated)",
     location: str = "unknown (simulated tissue)",
     subject=None,
+    include_margin: bool = False,
     progress: bool = True,
 ) -> Path:
-    """Stream a recording into an NWB file at ``path`` (a local file: HDF5 needs one)."""
+    """Stream a recording into an NWB file at ``path`` (a local file: HDF5 needs one).
+    ``include_margin=True`` adds the margin cells to the segmentation table."""
     pynwb, _, _, _ = _libraries()
     path = Path(path)
     n_frames = rec.dataset.sizes["frame"]
@@ -431,7 +442,7 @@ def write_nwb(
             warnings.filterwarnings("ignore", "The file path provided")
             nwb = build_nwbfile(
                 rec, compress=compress, excitation_nm=excitation_nm, indicator=indicator,
-                location=location, subject=subject, bar=bar,
+                location=location, subject=subject, include_margin=include_margin, bar=bar,
             )  # fmt: skip
             with atomic_file(path, is_ours=is_minisim_nwb, what="NWB file") as partial:
                 with pynwb.NWBHDF5IO(str(partial), "w") as io:

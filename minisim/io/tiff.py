@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import SIGNATURE, movie_dtype, require, written_by
+from .common import SIGNATURE, exported_cells, movie_dtype, require, written_by
 from .outputs import atomic_file, check_file_target
 from .stream import iter_blocks, progress_bar
 
@@ -34,7 +34,13 @@ def is_minisim_tiff(path: Path) -> bool:
 
 
 def write_tiff(
-    rec, path, *, bigtiff: bool | None = None, truth: bool = False, progress: bool = True
+    rec,
+    path,
+    *,
+    bigtiff: bool | None = None,
+    truth: bool = False,
+    include_margin: bool = False,
+    progress: bool = True,
 ) -> Path:
     """Stream ``rec.observed`` into an ImageJ-compatible TIFF stack at ``path``.
 
@@ -100,7 +106,7 @@ def write_tiff(
         if bar is not None:
             bar.close()
     if truth:
-        write_truth_npz(rec, truth_path(path))
+        write_truth_npz(rec, truth_path(path), include_margin=include_margin)
     return path
 
 
@@ -124,7 +130,7 @@ def is_minisim_npz(path: Path) -> bool:
         return False
 
 
-def write_truth_npz(rec, path) -> Path:
+def write_truth_npz(rec, path, *, include_margin: bool = False) -> Path:
     """The ground truth as plain numpy arrays, for tools outside minisim's environment.
 
     Keys: ``A`` (``A_observed``, cell × y × x), ``A_planted``, ``C`` and ``S`` (cell ×
@@ -132,10 +138,15 @@ def write_truth_npz(rec, path) -> Path:
     numeric per-cell coordinate under its own name (``detectable``, ``depth_um``, ...),
     ``fps`` and ``minisim_spec`` (the spec JSON). Computed in memory: it holds every
     footprint densely, so it is meant for recordings whose truth fits in memory.
+
+    The cells are the ground truth's units, those in the field of view at rest (``cell``
+    holds each one's index in the recording); ``include_margin=True`` adds the margin
+    cells simulated around the field, flagged by ``in_fov``.
     """
 
-    ds = rec.dataset
+    ds = exported_cells(rec.dataset, include_margin)
     arrays = {key: ds[name] for key, name in TRUTH_ARRAYS.items() if name in ds}
+    arrays["cell"] = ds["cell"]
     for name in ds.coords:
         if ds[name].dims[:1] == ("cell",) and name != "cell" and ds[name].dtype.kind in "biuf":
             arrays[name] = ds[name]

@@ -21,6 +21,8 @@ def detection_snr(peak, base, gain, read_noise_e):
     ``peak`` and ``base`` are in trace units, ``gain`` converts them to photo-electrons
     per pixel at the cell's brightest pixel, ``read_noise_e`` is the read noise (e⁻ RMS).
     Infinite when the denominator is 0 and the signal positive; 0 when both are 0.
+    ``read_noise_e`` may be the whole temporal noise floor besides shot noise
+    (:func:`temporal_noise_e`).
     """
     peak, base, gain = np.broadcast_arrays(*(np.asarray(v, float) for v in (peak, base, gain)))
     signal = peak * gain
@@ -30,6 +32,26 @@ def detection_snr(peak, base, gain, read_noise_e):
             noise > 0, signal / np.where(noise > 0, noise, 1), np.where(signal > 0, np.inf, 0.0)
         )
     return snr
+
+
+def temporal_noise_e(acq: Acquisition) -> float:
+    """RMS (e⁻ per pixel per frame) of the noise a transient competes with besides the
+    cell's own shot noise: read noise, the shot noise of the dark current (its variance is
+    its mean, dark current × exposure, the exposure being the frame period) and row noise,
+    added in quadrature: ``sqrt(read² + dark·(1/fps) + row²)``.
+
+    Left out on purpose: the fixed pattern (black level, DSNU) is the same in every frame,
+    so it shifts a pixel's baseline without hiding a transient above it (any pipeline
+    subtracts a static background first); PRNU scales a pixel's signal and shot noise
+    alike by about 1; hot pixels are a fraction of pixels, not the floor of a typical one.
+    With every CMOS parameter at zero this is exactly ``read_noise_e``, so recordings
+    without them are unchanged.
+    """
+    sensor = acq.image_sensor
+    if sensor.dark_current_e_per_s == 0 and sensor.row_noise_e == 0:
+        return sensor.read_noise_e
+    dark_e = sensor.dark_current_e_per_s / acq.fps
+    return float(np.sqrt(sensor.read_noise_e**2 + dark_e + sensor.row_noise_e**2))
 
 
 def sample_field_at(field: np.ndarray, acq: Acquisition, centers_um: np.ndarray) -> np.ndarray:

@@ -31,6 +31,7 @@ from .detection import (
     DETECT_SNR_THRESHOLD,
     calcium_range,
     detection_snr,
+    temporal_noise_e,
 )
 
 KIND = "optics"
@@ -196,8 +197,9 @@ def yield_maximizing_focal_plane(
     brightest pixel is estimated in closed form as a disk of its soma radius ``a`` blurred
     by its total σ, whose centre keeps ``1 − exp(−a²/2σ²)`` of the light, times
     attenuation·NA², the scope's photon field and ``photons_per_unit``·QE; the cell counts
-    if its detection SNR reaches :data:`DETECT_SNR_THRESHOLD`. Ties go to the larger total
-    detectable signal, then to the shallowest plane.
+    if its detection SNR reaches :data:`DETECT_SNR_THRESHOLD` against the same noise floor
+    as the sensor's ``detectable`` flag (:func:`~minisim.steps.detection.temporal_noise_e`).
+    Ties go to the larger total detectable signal, then to the shallowest plane.
     """
     if len(centers_um) == 0:
         return 0.0
@@ -212,14 +214,13 @@ def yield_maximizing_focal_plane(
         * sensor.quantum_efficiency
     )  # fmt: skip
     radius_sq = np.square(np.asarray(soma_radius_um, float))
+    noise_e = temporal_noise_e(acq)  # read, dark shot and row noise, as the sensor's flag
     candidates = np.linspace(effective.min(), effective.max(), FOCUS_SCAN_N)
     best, best_score = float(candidates[0]), (-1, -np.inf)
     for focal in candidates:
         sigma_sq = sigma0_sq + np.square(optics.na * (effective - focal))
         gain = base_gain * -pm.expm1(-radius_sq / (2 * sigma_sq))
-        detectable = (
-            detection_snr(trace_peak, trace_base, gain, sensor.read_noise_e) >= DETECT_SNR_THRESHOLD
-        )
+        detectable = detection_snr(trace_peak, trace_base, gain, noise_e) >= DETECT_SNR_THRESHOLD
         score = (int(detectable.sum()), float(np.sum((trace_peak * gain)[detectable])))
         if score > best_score:
             best, best_score = float(focal), score

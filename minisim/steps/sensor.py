@@ -17,7 +17,7 @@ from ..acquisition import Acquisition, ImageSensor, PositiveFloat
 from ..engine import Scene, constant, map_ranges, stream
 from ..engine.poisson import poisson
 from .base import StepSpec, warn_spec
-from .detection import calcium_range, is_detectable
+from .detection import calcium_range, is_detectable, temporal_noise_e
 from .sensor_pattern import (
     HOT_PIXELS,
     ROW_OFFSET,
@@ -196,16 +196,6 @@ class Sensor(StepSpec):
         )
 
 
-def temporal_noise_e(acq: Acquisition) -> float:
-    """RMS of the noise a cell's signal competes with besides its own shot noise: read
-    noise, the dark current's shot noise and row noise (the fixed pattern is static)."""
-    sensor = acq.image_sensor
-    if sensor.dark_current_e_per_s == 0 and sensor.row_noise_e == 0:
-        return sensor.read_noise_e
-    dark_e = sensor.dark_current_e_per_s / acq.fps
-    return float(np.sqrt(sensor.read_noise_e**2 + dark_e + sensor.row_noise_e**2))
-
-
 def count_dtype(bit_depth: int) -> np.dtype:
     """uint8 up to 8 bits, uint16 up to 16."""
     return np.dtype(np.uint8 if bit_depth <= 8 else np.uint16)
@@ -239,6 +229,74 @@ def digitize(movie: da.Array, readout: Readout, name: str, frame_chunks) -> da.A
         inputs=[(movie, 0)],
         constants=[constant(readout, "readout")],
     )
+
+
+def expected(movie: da.Array, readout: Readout, name: str, frame_chunks) -> da.Array:
+    """Lazy mean counts (float32) of a (frame, y, x) intensity movie: :func:`mean_counts`."""
+    return map_ranges(
+        name,
+        mean_count_frames,
+        frame_chunks,
+        movie.shape[1:],
+        np.dtype(np.float32),
+        inputs=[(movie, 0)],
+        constants=[constant(readout, "readout")],
+    )
+
+
+def mean_count_frames(start: int, stop: int, intensity: np.ndarray, readout: Readout) -> np.ndarray:
+    """Mean counts of frames [start, stop) (no random draws, so the frame index is unused)."""
+    out = np.empty(intensity.shape, np.float32)
+    for k in range(stop - start):
+        out[k] = mean_counts(intensity[k], readout)
+    return out
+
+
+def mean_counts(intensity: np.ndarray, readout: Readout) -> np.ndarray:
+    """The mean ADC count each pixel reads at this intensity, over the sensor's noise.
+
+    The fixed pattern is part of the mean: each pixel's electrons have mean
+    ``μₑ = photons·QE·gain_map + dark_e + dark_offset_e`` (PRNU, dark current with the hot
+    pixels, DSNU) and variance ``σₑ² = photons·QE·gain_map + dark_e + read² + row²``
+    (shot noise of light and dark current, read and row noise); the count is
+    ``clip(floor(X), 0, M)`` with ``X = gain_adu_per_e·e + black_level_adu``. With ``X``
+    normal (the shot noise's normal limit), ``E[count] = Σ_{k=1..M} P(X ≥ k)``, summed in
+    closed form as ``σ·[G((μ − ½)/σ) − G((μ − M − ½)/σ)]``, ``G(u) = u·Φ(u) + φ(u)``.
+    Away from the ADC's ends that is ``μ − ½`` (the floor takes half a count on average);
+    near 0 and near M it bends to the clipped mean. Exact to well under 0.01 count once
+    the noise exceeds half a count, which read noise alone ensures for any usual gain; a
+    sensor with no noise at all reads ``clip(floor(μ), 0, M)``.
+    """
+    from scipy.special import ndtr
+
+    from ..engine import portable_math as pm
+
+    electrons = np.maximum(intensity.astype(np.float64) * readout.photons_per_unit, 0.0)
+    electrons *= readout.quantum_efficiency
+    pattern = readout.pattern
+    gain, dark, offset = (None, None, None) if pattern is None else fixed_maps(pattern)
+    if gain is not None:
+        electrons *= gain
+    if dark is not None:
+        electrons += dark
+    row = pattern.row_noise_e if pattern is not None else 0.0
+    variance = electrons + readout.read_noise_e**2 + row**2  # Poisson: variance = mean
+    if offset is not None:
+        electrons = electrons + offset
+    black = pattern.black_level_adu if pattern is not None else 0.0
+    mean = electrons * readout.gain_adu_per_e + black
+    sigma = np.sqrt(variance) * readout.gain_adu_per_e
+    top = readout.max_count
+    noiseless = sigma == 0
+    safe = np.where(noiseless, 1.0, sigma)
+
+    def g(u):  # the antiderivative of Φ
+        return u * ndtr(u) + pm.exp(-0.5 * u * u) / np.sqrt(2 * np.pi)
+
+    counts = safe * (g((mean - 0.5) / safe) - g((mean - top - 0.5) / safe))
+    if noiseless.any():
+        counts[noiseless] = np.clip(np.floor(mean[noiseless]), 0, top)
+    return counts
 
 
 def digitize_frames(start: int, stop: int, intensity: np.ndarray, readout: Readout) -> np.ndarray:
