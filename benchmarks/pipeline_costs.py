@@ -11,20 +11,32 @@ drives it through a subprocess: ``--python`` is that environment's interpreter, 
 
 For every variant of the ladder's full chain (rung 6: 200 × 200 µm at 1 µm/px, 20 s at
 20 fps, seed 1) the recording is exported with ``Recording.to_tiff``, suite2p registers
-it (rigid), detects ROIs and extracts their fluorescence, and ``minisim.testing.score``
-scores what it found against the recording's own ground truth:
+it (rigidly unless a row says otherwise), detects ROIs and extracts their fluorescence,
+and ``minisim.testing.score`` scores what it found against the recording's own ground
+truth:
 
 * **motion error**: ``shift_rmse`` of suite2p's per-frame correction (the negated
   ``yoff``/``xoff``) against ``gt.shifts``, px, after removing the template offset;
 * **recall**: ``hungarian_match`` (IoU ≥ 0.5) of suite2p's ROIs (those it classifies as
   cells) against the detectable in-field cells; the denominator is printed;
-* **trace r**: median ``trace_pearson`` of the matched pairs' F − 0.7·Fneu against C.
+* **trace r**: median ``trace_pearson`` of the matched pairs' F − 0.7·Fneu against C;
+* **displacement error**: ``displacement_rmse`` of the displacement field suite2p applied
+  against ``gt.displacement`` over every pixel, frame and axis, after removing the
+  template's own displacement (the per-pixel time mean of the error, as the motion error
+  removes the template offset). With rigid registration the field is its per-frame shift
+  everywhere (on a rigid truth this equals the motion error); with non-rigid registration
+  it adds the per-block offsets upsampled to every pixel as suite2p itself does
+  (:func:`block_field`). suite2p's blocks overlap, so they are not the equal tiles that
+  ``displacement_rmse`` scores per patch: the dense field is compared instead.
 
 The variants: the CMOS imperfections of :data:`CMOS` (typical values: the Miniscope V4's
 sensor has no published datasheet, so ``ImageSensor`` defaults them to zero), 5% dropped
 frames, one still vessel layer, the same layer breathing (to compare with the still one),
-and LED flicker when the example plugin step ``minisim_flicker`` is installed
-(``examples/plugin_step``, imported from this checkout).
+LED flicker when the example plugin step ``minisim_flicker`` is installed
+(``examples/plugin_step``, imported from this checkout), and the chain's brain motion
+bent by a non-rigid field (:data:`NONRIGID`), registered once rigidly and once with
+suite2p's non-rigid (block) registration. ``--one-photon`` registers every row with
+suite2p's advised smoothing for one-photon data instead of its two-photon default.
 
 With dropped frames the ground truth is cut alike (``DroppedFrames`` cuts every per-frame
 truth), so the scores compare the frames that arrived with the truth of those frames.
@@ -191,8 +203,8 @@ def variants(small: bool) -> dict:
         for step in base.steps
     ]
     # A block of about the field's spatial scale: 5 × 5 overlapping blocks, centres 34 px
-    # apart, on the 200 px field (the small variant's 64 px field gets one block).
-    block_px = 64
+    # apart, on the 200 px field; 3 × 3 blocks of 32 px on the small variant's 64 px one.
+    block_px = 32 if small else 64
 
     chain = {
         "rung 6": with_steps(),
