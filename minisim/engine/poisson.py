@@ -144,6 +144,11 @@ def available_backends() -> list[str]:
     return ["numba", "numpy"]
 
 
+def backend_name(name: str | None = None) -> str:
+    """ "numba" or "numpy": the backend :func:`poisson` runs with this ``backend`` argument."""
+    return "numpy" if _backend(name) is _NumpyRounds else "numba"
+
+
 def _backend(name: str | None):
     name = name or os.environ.get("MINISIM_POISSON_BACKEND") or "auto"
     if name == "numpy":
