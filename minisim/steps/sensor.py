@@ -15,6 +15,7 @@ from pydantic import model_validator
 
 from ..acquisition import Acquisition, ImageSensor, PositiveFloat
 from ..engine import Scene, constant, map_ranges, stream
+from ..engine.normal import standard_normal
 from ..engine.poisson import backend_name as poisson_backend
 from ..engine.poisson import poisson
 from .base import StepSpec, warn_spec
@@ -285,10 +286,10 @@ def _digitize_frame_compiled(intensity: np.ndarray, readout: Readout, frame: int
     elif readout.shot_noise == "poisson":
         mode = kernels.POISSON_PLUS_READ
         electrons = poisson(expected, stream(readout.seed, KIND, "shot", frame))
-        normal = stream(readout.seed, KIND, "read", frame).standard_normal(flat.size)
+        normal = standard_normal(flat.size, stream(readout.seed, KIND, "read", frame))
     else:
         mode, electrons = kernels.GAUSSIAN, expected
-        normal = stream(readout.seed, KIND, "shot+read", frame).standard_normal(flat.size)
+        normal = standard_normal(flat.size, stream(readout.seed, KIND, "shot+read", frame))
     rows = _NO_MAP
     if readout.noise and pattern is not None and pattern.row_noise_e > 0:
         rows = np.ascontiguousarray(row_offsets(pattern, frame), np.float64)
@@ -345,11 +346,13 @@ def _digitize_frame_numpy(intensity: np.ndarray, readout: Readout, frame: int) -
         # Exact Poisson, same bytes on every CPU (numpy's Generator.poisson is 3–5× slower
         # and decides with the C library's log, whose last bits vary between CPUs).
         electrons = poisson(expected, stream(readout.seed, KIND, "shot", frame))
-        read = stream(readout.seed, KIND, "read", frame).standard_normal(expected.shape)
+        read = standard_normal(expected.size, stream(readout.seed, KIND, "read", frame))
+        read = read.reshape(expected.shape)
         read *= readout.read_noise_e
         electrons += read
     else:
-        normal = stream(readout.seed, KIND, "shot+read", frame).standard_normal(expected.shape)
+        normal = standard_normal(expected.size, stream(readout.seed, KIND, "shot+read", frame))
+        normal = normal.reshape(expected.shape)
         electrons = (
             expected + np.sqrt(expected + readout.read_noise_e * readout.read_noise_e) * normal
         )
