@@ -81,7 +81,7 @@ def _invert(mean, u, grid_cdf, grid_guide):
     while u >= grid_cdf[j, k] and k < CDF_LENGTH - 1:
         k += 1
     count = float(k)
-    below = grid_cdf[j, k - 1] if k > 0 else 0.0  # F(k − 1) ≤ u
+    below = grid_cdf[j, max(k - 1, 0)] * min(k, 1)  # F(k − 1) ≤ u, 0 for k = 0: no branch
     u2 = (u - below) / (grid_cdf[j, k] - below)
     if not u2 < BELOW_ONE:  # rounding may reach 1 (or 0/0 past a saturated CDF)
         u2 = BELOW_ONE
