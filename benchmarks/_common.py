@@ -170,13 +170,14 @@ def run_watched(
 ) -> dict:
     """Run one worker subprocess, watching its process tree; parse its last stdout line.
 
+    By default the worker imports minisim from this checkout (``PYTHONPATH`` = the
+    repository); pass ``env`` to choose otherwise (e.g. without it, for the peer).
     The worker is killed (status ``"did not fit"``) if the tree's resident memory exceeds
     ``mem_limit_bytes`` or the machine's available memory drops below
     ``min_available_bytes`` (the machine is shared: never push it into the OOM killer).
     """
-    if env is None:
-        env = dict(os.environ)
-        env.pop("PYTHONPATH", None)
+    if env is None:  # this checkout's package, whatever else is installed or on the path
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
     out: dict = {
         "load_before": loadavg(),
         "mem_available_before": mem_available_bytes(),

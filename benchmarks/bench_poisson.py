@@ -1,4 +1,5 @@
-"""ns per pixel of minisim's exact Poisson sampler against numpy's Poisson and normal draws.
+"""ns per pixel of minisim's exact Poisson sampler against numpy's Poisson and normal draws
+(and of minisim's own exact normal sampler, the sensor's read noise, against numpy's).
 
 Usage::
 
@@ -14,6 +15,7 @@ import time
 
 import numpy as np
 
+from minisim.engine.normal import standard_normal
 from minisim.engine.poisson import available_backends, poisson
 
 N = 512 * 512
@@ -36,6 +38,9 @@ def main() -> None:
     normal = ns_per_value(lambda: generator.standard_normal(N))
     uniform = ns_per_value(lambda: generator.random(N))
     print(f"numpy normal {normal:.1f} ns, uniform {uniform:.1f} ns per value")
+    for backend in backends:
+        ours = ns_per_value(lambda b=backend: standard_normal(N, generator, b))
+        print(f"minisim normal ({backend}) {ours:.1f} ns per value")
     header = ["λ", *(f"minisim ({b})" for b in backends), "numpy poisson", "numpy normal"]
     print(" | ".join(header))
     for mean in MEANS:

@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_vs_peer.py --peer-python /path/to/venv/bin/python
     python benchmarks/bench_vs_peer.py --cases rung6-200x20 rung6-512x60
     python benchmarks/bench_vs_peer.py --cases all
+    python benchmarks/bench_vs_peer.py --cases rung6-200x20 rung6-512x60 --repeats 3
 
 The peer is the public eager package of the same name, installed in its *own* virtual
 environment outside this repository (it imports as ``minisim`` too), e.g.::
@@ -177,7 +178,8 @@ def measure(
     # Run the peer from a neutral directory so it cannot pick up ./minisim of the repo.
     cwd = "/" if impl == "peer" else str(REPO)
     base = {"case": case, "impl": impl, "n_px": n_px, "duration_s": duration_s, "chain": chain}
-    r = run_watched(cmd, cwd=cwd, mem_limit_bytes=mem_limit_bytes, timeout_s=timeout_s)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} if impl == "peer" else None
+    r = run_watched(cmd, cwd=cwd, mem_limit_bytes=mem_limit_bytes, timeout_s=timeout_s, env=env)
     return {**base, **r}
 
 
@@ -252,7 +254,7 @@ def peer_memory_fit(results: list[dict], chain: str = "rung6", n_px: int = 512) 
         for r in results
         if r["impl"] == "peer" and r["status"] == "ok" and r["chain"] == chain and r["n_px"] == n_px
     )
-    if len(pts) < 2:
+    if len({d for d, _ in pts}) < 2:  # a line needs two durations (repeats share one)
         return None
     n = len(pts)
     mx = sum(d for d, _ in pts) / n
@@ -268,6 +270,75 @@ def peer_memory_fit(results: list[dict], chain: str = "rung6", n_px: int = 512) 
         "mib_per_s": slope / MIB,
         "bytes_per_frame_at_20fps": slope / 20.0,
     }
+
+
+def summary_rows(results: list[dict]) -> list[dict]:
+    """Per case and implementation over the alternating rounds: min and median wall time
+    (ours: simulate + max(); the peer: simulate) and CPU time, and the speed-ups."""
+
+    def timing(r):
+        if r["impl"] == "peer":
+            return r["simulate_s"], r.get("simulate_cpu_s")
+        return (
+            r["build_s"] + r["stream_compute_s"],
+            r.get("build_cpu_s", 0.0) + r.get("stream_compute_cpu_s", 0.0),
+        )
+
+    rows = []
+    for case in dict.fromkeys(r["case"] for r in results):
+        stats = {}
+        for impl in IMPLS:
+            runs = [r for r in results if r["case"] == case and r["impl"] == impl]
+            ok = [timing(r) for r in runs if r["status"] == "ok"]
+            if not ok:
+                continue
+            wall, cpu = sorted(w for w, _ in ok), sorted(c for _, c in ok if c is not None)
+            peak = max(
+                r.get("stream_peak_rss_bytes", r.get("peak_rss_bytes", 0))
+                for r in runs
+                if r["status"] == "ok"
+            )
+            stats[impl] = {
+                "n": len(ok),
+                "wall_min": wall[0],
+                "wall_median": _median(wall),
+                "cpu_median": _median(cpu) if cpu else None,
+                "peak_bytes": peak,
+                "loads": [r["load_before"][0] for r in runs],
+            }
+        peer = stats.get("peer")
+        for impl, st in stats.items():
+            if peer and impl != "peer":
+                st["speedup_min"] = peer["wall_min"] / st["wall_min"]
+                st["speedup_median"] = peer["wall_median"] / st["wall_median"]
+                if st["cpu_median"] and peer["cpu_median"]:
+                    st["cpu_speedup_median"] = peer["cpu_median"] / st["cpu_median"]
+            rows.append({"case": case, "impl": impl, **st})
+    return rows
+
+
+def _median(values: list[float]) -> float:
+    n = len(values)
+    return (values[(n - 1) // 2] + values[n // 2]) / 2
+
+
+def print_summary(results: list[dict]) -> None:
+    print(
+        f"{'case':<14} {'impl':<14} {'n':>2} {'wall min':>9} {'median':>7} {'CPU med':>8} "
+        f"{'peak MiB':>9} {'x (min)':>8} {'x (med)':>8} {'x CPU':>6}  loads"
+    )
+    for r in summary_rows(results):
+
+        def x(key, r=r):
+            return f"{r[key]:.2f}x" if key in r else "-"
+
+        cpu = "-" if r["cpu_median"] is None else f"{r['cpu_median']:.1f}"
+        print(
+            f"{r['case']:<14} {r['impl']:<14} {r['n']:>2} {r['wall_min']:>9.2f} "
+            f"{r['wall_median']:>7.2f} {cpu:>8} {r['peak_bytes'] / MIB:>9.0f} "
+            f"{x('speedup_min'):>8} {x('speedup_median'):>8} {x('cpu_speedup_median'):>6}  "
+            + " ".join(f"{v:.1f}" for v in r["loads"])
+        )
 
 
 def cell_counts(results: list[dict]) -> dict:
@@ -302,6 +373,7 @@ def write_report(path: Path, results: list[dict], peer_python: str) -> None:
         "cell_counts": cell_counts(results),
         "peer_memory_fit_rung6_512": peer_memory_fit(results),
         "rows": rows_of(results),
+        "summary": summary_rows(results),
         "results": results,
     }
     write_json(path, report)
@@ -326,6 +398,12 @@ def main(argv: list[str] | None = None) -> int:
         help="kill a worker whose resident memory exceeds this (reported as did not fit)",
     )
     parser.add_argument("--timeout", type=float, default=None, help="seconds per worker")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="rounds of every case and implementation, alternating (min/median reported)",
+    )
     add_quiet_args(parser)
     parser.add_argument("--worker", choices=list(IMPLS), help=argparse.SUPPRESS)
     parser.add_argument("--case", choices=list(CASES), help=argparse.SUPPRESS)
@@ -341,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--peer-python {args.peer_python} does not exist (see the module doc)")
     mem_limit = int(args.mem_limit_gib * GIB)
     results: list[dict] = []
-    for case in cases:
+    rounds = [(k, case) for k in range(args.repeats) for case in cases]
+    for round_index, case in rounds:
         for impl in args.impls:
             if impl == "ours-gaussian" and CASES[case][2] != "rung6":
                 continue  # no sensor: the shot-noise variant does not apply
@@ -354,11 +433,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"(load {r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f})",
                 flush=True,
             )
-            results.append(r)
+            results.append({**r, "round": round_index})
             write_report(args.output, results, args.peer_python)  # partial results survive
     print()
     print_table(rows_of(results))
     print()
+    if args.repeats > 1:
+        print_summary(results)
+        print()
     for case, counts in cell_counts(results).items():
         print(f"cells placed, {case}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     fit = peer_memory_fit(results)

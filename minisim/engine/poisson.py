@@ -7,7 +7,7 @@ sampler draws Poisson(λ) for every λ ≥ 0 (no normal approximation at any λ)
 * λ < 128: **inversion**, split as λ = j/8 + δ: Poisson(j/8) by inverting a tabulated
   CDF (a guide table makes the search one or two comparisons), plus an independent
   Poisson(δ), δ < 1/8, by sequential search from ``e^-δ`` (0 after one comparison 88 %
-  of the time);
+  of the time) with the uniform left over from the first inversion;
 * λ ≥ 128: Hörmann's **transformed rejection with squeeze (PTRS)**, W. Hörmann, "The
   transformed rejection method for generating Poisson random variables", Insurance:
   Mathematics and Economics 12 (1993). Two uniforms per attempt; the squeeze accepts 70 % (λ = 128) to
@@ -20,11 +20,16 @@ frexp``), one at a time in a fixed order; the tables are built with
 :mod:`minisim.engine.portable_math`, ``e^-δ`` and ``log`` are short series (a few ulp). So the
 counts are a function of λ and the generator's raw 64-bit words alone.
 
-Random numbers are consumed in rounds: round 0 takes two 64-bit words per value (value
-``i`` uses words ``2i`` and ``2i+1``), and the values rejected in a round take two fresh
-words each, in index order, in the next round. So the
-counts depend on the values in C order only, not on the array's shape, and any frame keyed
-by its own generator gives the same counts in any chunk.
+Random numbers are consumed in rounds: in round 0 value ``i`` takes word ``i``, and the
+values with λ ≥ 128 also take one word each from the ``n`` following, in index order (the
+second uniform of their first PTRS attempt). Inversion needs no second word: given the
+table's answer k, ``(u − F(k−1)) / (F(k) − F(k−1))`` is again uniform on [0, 1) and
+independent of k, and it drives the search for Poisson(δ). (Its resolution is
+2⁻⁵³/P(k), so the law of the counts differs from Poisson(λ) by less than a few hundred
+times 2⁻⁵³ in total variation: floating-point rounding.) The values rejected in a round
+take two fresh words each, in index order, in the next round. So the counts depend on the
+values in C order only, not on the array's shape, and any frame keyed by its own generator
+gives the same counts in any chunk.
 
 Two backends run the same operations: a compiled kernel when numba is installed
 (``pip install "minisim[fast]"``, about 5–10 ns per value) and vectorised numpy otherwise
@@ -48,6 +53,10 @@ INVERSION_LIMIT = 128.0
 MAX_MEAN = 1e15
 
 _TO_UNIT = 2.0**-53  # 53 random bits → a double in [0, 1), as numpy's Generator.random
+_BELOW_ONE = 1.0 - 2.0**-53  # the largest double below 1
+#: (1 − δ) − this is below the computed e^−δ for every δ in [0, 1/8): 1 − δ < e^−δ, the
+#: rounding of 1 − δ is ≤ 2^−54 and the series' error a few 2^−54 (checked in the tests).
+_SURELY_BELOW_EXP = 2.0**-50
 _HALF_LOG_2PI = 0.91893853320467274178  # log(2π)/2
 _LN2 = 0.6931471805599453
 
@@ -104,7 +113,8 @@ def tables_fingerprint() -> str:
         _GRID_CDF, _GRID_GUIDE, np.array(_EXP_SMALL), _INV_CENTRE, _LOG_CENTRE,
         np.array(_LOG1P_SMALL), _LOG_FACTORIAL, np.array(_STIRLING),
         np.array([INVERSION_LIMIT, _GRID_STEPS_PER_UNIT, _CDF_LENGTH, _GUIDE_BUCKETS,
-                  _LOG_SLOTS, _STIRLING_FROM, MAX_MEAN, _TO_UNIT, _LN2, _HALF_LOG_2PI]),
+                  _LOG_SLOTS, _STIRLING_FROM, MAX_MEAN, _TO_UNIT, _LN2, _HALF_LOG_2PI,
+                  _BELOW_ONE, _SURELY_BELOW_EXP]),
     )  # fmt: skip
     for part in parts:
         digest.update(np.ascontiguousarray(part).tobytes())
@@ -129,7 +139,8 @@ def poisson(mean: np.ndarray, generator: np.random.Generator, backend: str | Non
     out = np.empty_like(flat)
     rounds = _backend(backend)
     words = generator.bit_generator.random_raw
-    pending = rounds.first(flat, words(2 * flat.size), out)
+    n_rejection = int(np.count_nonzero(flat >= INVERSION_LIMIT))
+    pending = rounds.first(flat, words(flat.size + n_rejection), out)
     while pending.size:
         pending = rounds.retry(flat, pending, words(2 * pending.size), out)
     return out.reshape(mean.shape)
@@ -142,6 +153,11 @@ def available_backends() -> list[str]:
     except ImportError:
         return ["numpy"]
     return ["numba", "numpy"]
+
+
+def backend_name(name: str | None = None) -> str:
+    """ "numba" or "numpy": the backend :func:`poisson` runs with this ``backend`` argument."""
+    return "numpy" if _backend(name) is _NumpyRounds else "numba"
 
 
 def _backend(name: str | None):
@@ -215,8 +231,9 @@ def _split(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return row.astype(np.intp), mean - row * (1.0 / _GRID_STEPS_PER_UNIT)
 
 
-def _invert_numpy(mean: np.ndarray, u: np.ndarray, u2: np.ndarray) -> np.ndarray:
-    """Poisson(j/32) by table inversion of u, plus Poisson(δ) by sequential search with u2."""
+def _invert_numpy(mean: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Poisson(j/8) by table inversion of u, plus Poisson(δ) by sequential search with the
+    uniform recycled from u."""
     row, rest = _split(mean)
     k = _GRID_GUIDE[row, np.floor(u * _GUIDE_BUCKETS).astype(np.intp)].astype(np.intp)
     active = np.flatnonzero(u >= _GRID_CDF[row, k])
@@ -226,19 +243,30 @@ def _invert_numpy(mean: np.ndarray, u: np.ndarray, u2: np.ndarray) -> np.ndarray
             (k[active] < _CDF_LENGTH - 1) & (u[active] >= _GRID_CDF[row[active], k[active]])
         ]
     counts = k.astype(np.float64)
+    below = np.where(k > 0, _GRID_CDF[row, np.maximum(k - 1, 0)], 0.0)  # F(k − 1) ≤ u
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u2 = (u - below) / (_GRID_CDF[row, k] - below)
+    # Rounding may reach 1 (or 0/0 past a saturated CDF): the search below must stop.
+    u2 = np.where(u2 < _BELOW_ONE, u2, _BELOW_ONE)
     # Poisson(δ): the smallest n with u2 < F(n), summed from e^−δ (stops if F stops growing).
+    # Most u2 lie below a lower bound of e^−δ, so that e^−δ need not be computed for them:
+    # the counts are exactly those of the full search.
+    unsure = np.flatnonzero(u2 >= (1.0 - rest) - _SURELY_BELOW_EXP)
+    rest, u2 = rest[unsure], u2[unsure]
     p = _horner(-rest, _EXP_SMALL)
     cdf = p.copy()
     active = np.flatnonzero(u2 >= cdf)
+    extra = np.zeros(unsure.size)
     step = 0.0
     while active.size:
         step += 1.0
-        counts[active] += 1.0
+        extra[active] += 1.0
         p_a = p[active] * (rest[active] / step)
         grown = cdf[active] + p_a
         moving = grown != cdf[active]
         p[active], cdf[active] = p_a, grown
         active = active[moving & (u2[active] >= grown)]
+    counts[unsure] += extra
     return counts
 
 
@@ -268,11 +296,11 @@ class _NumpyRounds:
     def first(mean, words, out):
         if not ((mean >= 0) & (mean <= MAX_MEAN)).all():
             raise _invalid(mean)
-        u, v = _unit(words[0::2]), _unit(words[1::2])
+        u = _unit(words[: mean.size])
         small = mean < INVERSION_LIMIT
-        out[small] = _invert_numpy(mean[small], u[small], v[small])
+        out[small] = _invert_numpy(mean[small], u[small])
         idx = np.flatnonzero(~small)
-        return _NumpyRounds._attempt(mean, idx, u[idx], v[idx], out)
+        return _NumpyRounds._attempt(mean, idx, u[idx], _unit(words[mean.size :]), out)
 
     @staticmethod
     def retry(mean, pending, words, out):

@@ -15,6 +15,8 @@ from pydantic import model_validator
 
 from ..acquisition import Acquisition, ImageSensor, PositiveFloat
 from ..engine import Scene, constant, map_ranges, stream
+from ..engine.normal import standard_normal
+from ..engine.poisson import backend_name as poisson_backend
 from ..engine.poisson import poisson
 from .base import StepSpec, warn_spec
 from .detection import calcium_range, is_detectable, temporal_noise_e
@@ -310,7 +312,78 @@ def digitize_frames(start: int, stop: int, intensity: np.ndarray, readout: Reado
 
 
 def digitize_frame(intensity: np.ndarray, readout: Readout, frame: int) -> np.ndarray:
-    """One frame: photons → electrons (with noise unless disabled) → clipped ADC counts."""
+    """One frame: photons → electrons (with noise unless disabled) → clipped ADC counts.
+
+    Compiled (two fused passes, no frame temporaries) when numba is installed, else numpy;
+    both run the same float64 operations in the same order, so the bytes are identical.
+    """
+    if _readout_kernels() is None:
+        return _digitize_frame_numpy(intensity, readout, frame)
+    return _digitize_frame_compiled(intensity, readout, frame)
+
+
+def _digitize_frame_compiled(intensity: np.ndarray, readout: Readout, frame: int) -> np.ndarray:
+    kernels = _readout_kernels()
+    pattern = readout.pattern
+    gain, dark, offset = (None, None, None) if pattern is None else fixed_maps(pattern)
+    flat = np.ascontiguousarray(intensity).reshape(-1)
+    expected = np.empty(flat.size)
+    kernels.expected_electrons(
+        flat,
+        float(readout.photons_per_unit),
+        float(readout.quantum_efficiency),
+        _flat_or_empty(gain),
+        _flat_or_empty(dark),
+        expected,
+    )
+    normal = _NO_MAP
+    if not readout.noise:
+        mode, electrons = kernels.NOISELESS, expected
+    elif readout.shot_noise == "poisson":
+        mode = kernels.POISSON_PLUS_READ
+        electrons = poisson(expected, stream(readout.seed, KIND, "shot", frame))
+        normal = standard_normal(flat.size, stream(readout.seed, KIND, "read", frame))
+    else:
+        mode, electrons = kernels.GAUSSIAN, expected
+        normal = standard_normal(flat.size, stream(readout.seed, KIND, "shot+read", frame))
+    rows = _NO_MAP
+    if readout.noise and pattern is not None and pattern.row_noise_e > 0:
+        rows = np.ascontiguousarray(row_offsets(pattern, frame), np.float64)
+    black = 0.0 if pattern is None else float(pattern.black_level_adu)
+    out = np.empty(flat.size, readout.dtype)
+    kernels.to_counts(
+        electrons,
+        normal,
+        mode,
+        float(readout.read_noise_e),
+        _flat_or_empty(offset),
+        rows,
+        intensity.shape[-1],
+        float(readout.gain_adu_per_e),
+        black,
+        float(readout.max_count),
+        out,
+    )
+    return out.reshape(intensity.shape)
+
+
+_NO_MAP = np.zeros(0)
+
+
+def _flat_or_empty(field: np.ndarray | None) -> np.ndarray:
+    return _NO_MAP if field is None else np.ascontiguousarray(field, np.float64).reshape(-1)
+
+
+def _readout_kernels():
+    """The compiled readout module, or None for numpy (same switch as the Poisson sampler)."""
+    if poisson_backend() != "numba":
+        return None
+    from . import _sensor_numba
+
+    return _sensor_numba
+
+
+def _digitize_frame_numpy(intensity: np.ndarray, readout: Readout, frame: int) -> np.ndarray:
     # In place where possible (same operations in the same order): this runs per pixel
     # of every frame, next to the noise draws themselves.
     expected = intensity.astype(np.float64)
@@ -329,11 +402,13 @@ def digitize_frame(intensity: np.ndarray, readout: Readout, frame: int) -> np.nd
         # Exact Poisson, same bytes on every CPU (numpy's Generator.poisson is 3–5× slower
         # and decides with the C library's log, whose last bits vary between CPUs).
         electrons = poisson(expected, stream(readout.seed, KIND, "shot", frame))
-        read = stream(readout.seed, KIND, "read", frame).standard_normal(expected.shape)
+        read = standard_normal(expected.size, stream(readout.seed, KIND, "read", frame))
+        read = read.reshape(expected.shape)
         read *= readout.read_noise_e
         electrons += read
     else:
-        normal = stream(readout.seed, KIND, "shot+read", frame).standard_normal(expected.shape)
+        normal = standard_normal(expected.size, stream(readout.seed, KIND, "shot+read", frame))
+        normal = normal.reshape(expected.shape)
         electrons = (
             expected + np.sqrt(expected + readout.read_noise_e * readout.read_noise_e) * normal
         )
