@@ -43,6 +43,19 @@ CHECK = textwrap.dedent(
     assert back.spec == spec
     swept = list(sweep(spec, {"steps.flicker.amplitude": [0.0, 0.5]}))   # sweeps
     assert [s.step("flicker").amplitude for s in swept] == [0.0, 0.5]
+    # The conformance checks, as the plugin's own test suite would run them (here too in a
+    # fresh environment, where the plugin was not installed when pytest collected).
+    from minisim.conformance import StepConformance
+    from minisim_flicker import Flicker
+
+    class FlickerConformance(StepConformance):
+        step = Flicker(amplitude=0.1)
+
+    checks = FlickerConformance()
+    names = [name for name in dir(checks) if name.startswith("test_")]
+    assert len(names) >= 5, names
+    for name in names:
+        getattr(checks, name)()
     print("plugin ok")
     """
 )
