@@ -220,19 +220,6 @@ class Readout:
     pattern: Pattern | None = None
 
 
-def digitize(movie: da.Array, readout: Readout, name: str, frame_chunks) -> da.Array:
-    """Lazy counts of a (frame, y, x) intensity movie."""
-    return map_ranges(
-        name,
-        digitize_frames,
-        frame_chunks,
-        movie.shape[1:],
-        np.dtype(readout.dtype),
-        inputs=[(movie, 0)],
-        constants=[constant(readout, "readout")],
-    )
-
-
 def expected(movie: da.Array, readout: Readout, name: str, frame_chunks) -> da.Array:
     """Lazy mean counts (float32) of a (frame, y, x) intensity movie: :func:`mean_counts`."""
     return map_ranges(
