@@ -13,6 +13,7 @@ do not depend on chunking.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
@@ -196,7 +197,7 @@ class Neuropil(StepSpec):
 
 def spatial_components_f32(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
     """:func:`spatial_components` in the movie's float32, as the pixel kernel reads them."""
-    return spatial_components(shape, sigma_px, n, seed).astype(np.float32)
+    return _spatial_components(tuple(shape), sigma_px, n, seed).astype(np.float32)
 
 
 def spatial_components(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
@@ -205,6 +206,13 @@ def spatial_components(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
     Each is white noise blurred by a Gaussian (edges extended), shifted to a minimum of 0
     and divided by its maximum; a flat field becomes all ones.
     """
+    return _spatial_components(tuple(shape), sigma_px, n, seed).copy()
+
+
+@functools.lru_cache(maxsize=2, typed=True)
+def _spatial_components(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
+    """The fields, computed once per process: the step's build reads them for the ground
+    truth and the pixel kernel's recipe again (a quarter second of blurring at 512 px)."""
     fields = []
     for k in range(n):
         noise = stream(seed, KIND, "spatial", k).standard_normal(shape)
@@ -216,6 +224,7 @@ def spatial_components(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
     if n > 1:
         means = fields.mean(axis=(1, 2))
         fields *= (means.mean() / np.maximum(means, 1e-12))[:, None, None]
+    fields.flags.writeable = False  # shared by every caller: copied before it leaves
     return fields
 
 
