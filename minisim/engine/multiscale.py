@@ -12,6 +12,7 @@ operators, so the ground truth is what was drawn.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ import numpy as np
 from scipy import sparse
 
 from .sparse import Footprints
+
+_OPERATOR_LOCK = threading.Lock()
 
 
 def node_count(length: int, factor: int) -> int:
@@ -101,6 +104,14 @@ class MultiScaleFootprints:
     def _operators(self, dtype):
         """Per level: the (grid nodes × cells) footprint matrix and the upsampler (cached)."""
         cache = self.__dict__.setdefault("_operator_cache", {})
+        if dtype.str in cache:
+            return cache[dtype.str]
+        # The first chunks of a threaded run all start here at once: build the operators
+        # once (a few tenths of a second of CPU) while the other threads wait for them.
+        with _OPERATOR_LOCK:
+            return self._build_operators(cache, dtype)
+
+    def _build_operators(self, cache: dict, dtype):
         if dtype.str not in cache:
             cache[dtype.str] = [
                 (

@@ -13,6 +13,7 @@ do not depend on chunking.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
@@ -196,7 +197,7 @@ class Neuropil(StepSpec):
 
 def spatial_components_f32(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
     """:func:`spatial_components` in the movie's float32, as the pixel kernel reads them."""
-    return spatial_components(shape, sigma_px, n, seed).astype(np.float32)
+    return _spatial_components(tuple(shape), sigma_px, n, seed).astype(np.float32)
 
 
 def spatial_components(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
@@ -205,6 +206,13 @@ def spatial_components(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
     Each is white noise blurred by a Gaussian (edges extended), shifted to a minimum of 0
     and divided by its maximum; a flat field becomes all ones.
     """
+    return _spatial_components(tuple(shape), sigma_px, n, seed).copy()
+
+
+@functools.lru_cache(maxsize=2, typed=True)
+def _spatial_components(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
+    """The fields, computed once per process: the step's build reads them for the ground
+    truth and the pixel kernel's recipe again (a quarter second of blurring at 512 px)."""
     fields = []
     for k in range(n):
         noise = stream(seed, KIND, "spatial", k).standard_normal(shape)
@@ -216,6 +224,7 @@ def spatial_components(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
     if n > 1:
         means = fields.mean(axis=(1, 2))
         fields *= (means.mean() / np.maximum(means, 1e-12))[:, None, None]
+    fields.flags.writeable = False  # shared by every caller: copied before it leaves
     return fields
 
 
@@ -285,8 +294,15 @@ def envelope_frames(start, stop, *args) -> np.ndarray:
 
 def add_neuropil_frames(start, stop, frames, envelopes, spatial, amplitude) -> np.ndarray:
     """frames + amplitude·(1/n)·Σ_k envelopes[t, k]·spatial[k], components in order."""
-    out = frames.copy()
     scale = np.float32(amplitude / len(spatial))
-    for k in range(len(spatial)):
-        out += (scale * envelopes[:, k])[:, None, None] * spatial[k]
+    weights = [scale * envelopes[:, k] for k in range(len(spatial))]
+    out = np.empty_like(frames)
+    # Frame by frame, so the frame, the components and one product stay in cache (whole-chunk
+    # products streamed ~50 MB temporaries through memory per component); same operations.
+    product = np.empty(spatial.shape[1:], np.result_type(spatial, *weights))
+    for t in range(len(out)):
+        out[t] = frames[t]
+        for k in range(len(spatial)):
+            np.multiply(weights[k][t], spatial[k], out=product)
+            out[t] += product
     return out
