@@ -566,6 +566,10 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def main(argv=None) -> int:
+    if argv is None:  # the `minisim` program: this process is ours to tune
+        from .engine.allocator import reuse_freed_arrays
+
+        reuse_freed_arrays()
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     if debug:
