@@ -230,6 +230,81 @@ def test_scan_block_summaries_and_recomputed_sequences():
     assert not any(dep[0] == values.name for k in readers for dep in get_dependencies(graph, k))
 
 
+_BLOCK_RUNS: list = []
+
+
+def _counted_step(state, k, start, stop, offset):
+    """A scan step recording which blocks it ran (by offset, to tell two scans apart)."""
+    _BLOCK_RUNS.append((offset, k))
+    values = np.arange(start, stop, dtype=float)[None, :] + offset
+    return state + values.sum(), values
+
+
+def _reads_in_place(start, stop, values):
+    values += 1.0  # a kernel that (wrongly) writes into its input
+    return values
+
+
+def test_scan_blocks_are_computed_once_per_process_for_all_their_readers():
+    from minisim.engine import map_ranges
+    from minisim.engine.scan import _BLOCK_OUTPUTS
+
+    def build(offset):
+        (values,) = scan(
+            "test-shared-blocks",  # the same name both times: the blocks still differ
+            _counted_step,
+            init=0.0,
+            n_frames=600,
+            outputs=[ScanOutput("values", (1, None), float)],
+            constants=[offset],
+            block=200,
+        )
+        # Ten readers (chunks of 60 frames) of three blocks: each block feeds 3–4 readers.
+        return map_ranges(
+            "test-readers-" + str(offset), _identity_frames, [60] * 10, (), float,
+            inputs=[(values, 1)],
+        )  # fmt: skip
+
+    _BLOCK_OUTPUTS.clear()
+    _BLOCK_RUNS.clear()
+    for scheduler in ("sync", "threads"):
+        for offset in (0.0, 1000.0):  # separate computes: within one graph names must differ
+            got = build(offset).compute(scheduler=scheduler)
+            np.testing.assert_array_equal(got, np.arange(600.0) + offset)
+    # Per scan and compute, the state chain runs blocks 0 and 1 (block 2's end state is
+    # never read); the readers ran each block once in all, in the first compute.
+    for offset in (0.0, 1000.0):
+        runs = [k for o, k in _BLOCK_RUNS if o == offset]
+        assert sorted(runs) == [0, 0, 0, 1, 1, 1, 2], (offset, runs)
+    # Kept arrays are read-only: a kernel writing into its input fails instead of
+    # corrupting what other readers get.
+    (values,) = scan(
+        "test-read-only", _counted_step, init=0.0, n_frames=10,
+        outputs=[ScanOutput("values", (1, None), float)], constants=[7.0], block=10,
+    )  # fmt: skip
+    bad = map_ranges("test-bad-reader", _reads_in_place, [10], (), float, inputs=[(values, 1)])
+    with pytest.raises(ValueError, match="read-only"):
+        bad.compute(scheduler="sync")
+    _BLOCK_OUTPUTS.clear()
+
+
+def test_kept_scan_blocks_stay_within_their_size_limit():
+    from minisim.engine.scan import _BlockOutputs
+
+    kept = _BlockOutputs(max_bytes=3 * 200 * 8)  # three blocks of 200 float64
+    _BLOCK_RUNS.clear()
+    for k in [0, 1, 2, 3, 0, 3, 2]:  # 0 was pushed out by 3, then 1 by 0 (least recent)
+        kept.get(f"blocks-{k}", _counted_step, 0.0, k, 200 * k, 200 * (k + 1), 5.0)
+    assert [k for _, k in _BLOCK_RUNS] == [0, 1, 2, 3, 0]
+    assert kept._bytes == 3 * 200 * 8
+    kept.get("huge", _counted_step, 0.0, 9, 0, 1000, 5.0)  # larger than the limit: not kept
+    assert "huge" not in kept._kept and kept._bytes == 3 * 200 * 8
+
+
+def _identity_frames(start, stop, values):
+    return values[0].copy()
+
+
 def _scene(fuse_pixels: bool = True):
     from minisim.engine import Scene
 

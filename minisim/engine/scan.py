@@ -12,11 +12,14 @@ block repeats the same arithmetic.
 from __future__ import annotations
 
 import copy
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dask.array as da
 import numpy as np
+from dask.base import tokenize
 
 from .chunks import split_evenly
 from .graph import _Constant, align_blocks, layer_graph, register_constants
@@ -114,13 +117,16 @@ def scan(
     # separately per output, so no two consumers share a block result: the cheap state
     # chain may run far ahead of the pixel work, and a statistic over one output (e.g. a
     # mean over all frames) never makes the scheduler hold another output's consumers.
+    # What a block's outputs are a function of, so that readers in one process can share
+    # them (see _BlockOutputs): the scan's name alone might be reused by another graph.
+    identity = tokenize(name, step, dsk[init_key], consts, [a.name for a, _ in sequences], grid)
     previous = init_key
     calls = []
     for k in range(len(grid)):
         seq_keys = [keys[k] for keys in sequence_keys]
         call = (step, previous, k, int(bounds[k]), int(bounds[k + 1]), *seq_keys, *consts)
         dsk[(state_name, k)] = (_state_only, *call)
-        calls.append(call)
+        calls.append((f"{identity}-{k}", *call))
         previous = (state_name, k)
     arrays = []
     for j, out in enumerate(outputs):
@@ -137,14 +143,80 @@ def scan(
     return arrays
 
 
-def _output_only(j, step, state, k, start, stop, *args):
-    return step(state, k, start, stop, *args)[j]
+def _output_only(j, memo_key, step, state, k, start, stop, *args):
+    return _BLOCK_OUTPUTS.get(memo_key, step, state, k, start, stop, *args)[j - 1]
 
 
-def _block_summary_only(j, step, state, k, start, stop, *args):
-    return step(state, k, start, stop, *args)[j][None]
+def _block_summary_only(j, memo_key, step, state, k, start, stop, *args):
+    return _BLOCK_OUTPUTS.get(memo_key, step, state, k, start, stop, *args)[j - 1][None]
 
 
 def _state_only(step, state, k, start, stop, *args):
     # Copy, so the state never keeps a whole block's arrays alive through a view.
     return copy.deepcopy(step(state, k, start, stop, *args)[0])
+
+
+class _BlockOutputs:
+    """The outputs of the scan blocks read most recently in this process, up to a size.
+
+    Every reader of a scan output recomputes the block it needs inside its own task (so no
+    block waits in memory for a late reader), and one 256-frame block feeds several pixel
+    chunks and several outputs: without sharing, a block's arithmetic ran once per chunk
+    and per output. Here the first reader in a process computes it, and readers that come
+    while it is still among the last ``max_bytes`` read take the same arrays (marked
+    read-only: a kernel must not write into its inputs). A second thread asking for a block
+    being computed waits for it rather than computing it twice. The state chain does not
+    fill it, as it runs ahead of the pixel work and would push out the blocks being read.
+    Same arithmetic either way, so the bytes never depend on what was kept.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._kept: OrderedDict = OrderedDict()  # key -> (outputs, nbytes)
+        self._computing: dict = {}  # key -> threading.Event
+        self._bytes = 0
+
+    def get(self, key, step, state, k, start, stop, *args) -> tuple:
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None:
+                self._kept.move_to_end(key)
+                return kept[0]
+            ready = self._computing.get(key)
+            if ready is None:
+                self._computing[key] = threading.Event()
+        if ready is not None:  # another thread computes this block: wait and retry
+            ready.wait()
+            return self.get(key, step, state, k, start, stop, *args)
+        try:
+            outputs = tuple(step(state, k, start, stop, *args)[1:])
+            self._keep(key, outputs)
+        finally:
+            with self._lock:
+                self._computing.pop(key).set()
+        return outputs
+
+    def _keep(self, key, outputs: tuple) -> None:
+        nbytes = 0
+        for out in outputs:
+            if isinstance(out, np.ndarray):
+                out.flags.writeable = False
+                nbytes += out.nbytes
+        if nbytes > self.max_bytes:
+            return
+        with self._lock:
+            self._kept[key] = (outputs, nbytes)
+            self._bytes += nbytes
+            while self._bytes > self.max_bytes:
+                _, (_, freed) = self._kept.popitem(last=False)
+                self._bytes -= freed
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+            self._bytes = 0
+
+
+#: Per process: a few blocks of every scan (traces of ~1500 cells are ~1.5 MB a block).
+_BLOCK_OUTPUTS = _BlockOutputs(max_bytes=64 * 2**20)
