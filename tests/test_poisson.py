@@ -128,3 +128,59 @@ def test_tabulated_cdf_matches_scipy():
         mean = row / P._GRID_STEPS_PER_UNIT
         expected = stats.poisson.cdf(np.arange(P._CDF_LENGTH), mean)
         np.testing.assert_allclose(P._GRID_CDF[row], expected, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.skipif(len(BACKENDS) < 2, reason="numba is not installed")
+def test_compiled_log_reads_frexp_off_the_bits_with_the_same_result():
+    # The kernel's log takes exponent and mantissa from the float's bits instead of calling
+    # frexp: the same bytes as the numpy twin over every binade, subnormals and edges too.
+    import numba
+
+    from minisim.engine import _poisson_numba
+
+    @numba.njit
+    def logs(x):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = _poisson_numba._log(x[i])
+        return out
+
+    rng = np.random.default_rng(12)
+    x = np.concatenate(
+        [
+            2.0 ** rng.uniform(-1074, 1023, 200_000),
+            np.ldexp(1.0, np.arange(-1074, 1024)),  # every power of two
+            np.nextafter(np.ldexp(1.0, np.arange(-1021, 1024)), 0.0),  # just below them
+            [5e-324, 2.2250738585072014e-308, 1e-310, 0.5, 1.0, 1.7976931348623157e308],
+        ]
+    )
+    assert logs(x).tobytes() == P._log(x).tobytes()
+    # Accuracy: a few ulp, absolute near log x = 0 (e·ln2 and the slot's log cancel there).
+    np.testing.assert_allclose(P._log(x), np.log(x), rtol=1e-15, atol=4e-16)
+
+
+@pytest.mark.skipif(len(BACKENDS) < 2, reason="numba is not installed")
+@pytest.mark.parametrize("mean", [128.0, 128.5, 1e3, 1e4, 1e5, 1e12])
+def test_ptrs_shortcut_on_v_decides_as_the_full_test(mean):
+    # The kernel skips v_r's division when v is below v_r at λ = 128; at and around both
+    # bounds, and over the whole (u, v) square, its decisions equal the numpy twin's.
+    import numba
+
+    from minisim.engine import _poisson_numba as PN
+
+    v_r = 0.9277 - 3.6224 / ((0.931 + 2.53 * np.sqrt(mean)) - 2.0)
+    edges = [PN.V_R_AT_LIMIT, v_r]
+    v_edge = np.concatenate([[e, np.nextafter(e, 0.0), np.nextafter(e, 1.0)] for e in edges])
+    rng = np.random.default_rng(13)
+    u = np.concatenate(
+        [np.repeat(rng.uniform(0, 1, 2000), v_edge.size), rng.uniform(0, 1, 100_000)]
+    )
+    v = np.concatenate([np.tile(v_edge, 2000), rng.uniform(0, 1, 100_000)])
+
+    @numba.njit
+    def attempts(mean, u, v):
+        return np.array([PN._ptrs(mean, u[i], v[i]) for i in range(u.size)])
+
+    k, accepted = P._ptrs_numpy(np.full(u.size, mean), u, v)
+    expected = np.where(accepted, k, -1.0)
+    assert attempts(mean, u, v).tobytes() == expected.tobytes()

@@ -12,6 +12,9 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
 
 from . import poisson as P
 
@@ -37,6 +40,31 @@ STIRLING = np.array(P._STIRLING)
 
 _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
 
+#: PTRS accepts at once when v ≤ v_r(λ); the computed v_r only grows with λ (every step is a
+#: correctly rounded, hence monotone, operation), so v_r at the limit is a lower bound that
+#: decides most values without v_r's division, with the same decisions.
+V_R_AT_LIMIT = 0.9277 - 3.6224 / ((0.931 + 2.53 * math.sqrt(LIMIT)) - 2.0)
+_EXPONENT_BITS, _FRACTION_BITS = np.uint64(0x7FF), np.uint64(0x000F_FFFF_FFFF_FFFF)
+_HALF_BITS = np.uint64(0x3FE0_0000_0000_0000)  # the exponent field of [½, 1)
+
+
+@intrinsic
+def _bits(typingctx, x):
+    """The IEEE-754 bits of a float64 (frexp without a call into the C library)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.uint64(types.float64), codegen
+
+
+@intrinsic
+def _from_bits(typingctx, word):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.uint64), codegen
+
 
 @_jit
 def _horner(z, coefficients):
@@ -50,8 +78,15 @@ def _horner(z, coefficients):
 def _log(x):
     if x == 0.0:
         return -np.inf
-    m, e = math.frexp(x)
-    slot = int(math.floor(m * (2.0 * LOG_SLOTS)) - LOG_SLOTS)
+    bits = _bits(x)
+    biased = (bits >> np.uint64(52)) & _EXPONENT_BITS
+    if biased == 0:  # subnormal: frexp normalises it
+        m, e = math.frexp(x)
+        slot = np.intp(math.floor(m * (2.0 * LOG_SLOTS)) - LOG_SLOTS)
+    else:  # the same m, e and slot as frexp and floor give, read off the bits
+        e = np.intp(biased) - 1022
+        m = _from_bits((bits & _FRACTION_BITS) | _HALF_BITS)
+        slot = np.intp((bits >> np.uint64(52 - 7)) & np.uint64(LOG_SLOTS - 1))
     r = m * INV_CENTRE[slot] - 1.0
     return e * LN2 + (LOG_CENTRE[slot] + r * _horner(r, LOG1P_SMALL))
 
@@ -107,14 +142,13 @@ def _ptrs(mean, u, v):
     root = math.sqrt(mean)
     b = 0.931 + 2.53 * root
     a = -0.059 + 0.02483 * b
-    v_r = 0.9277 - 3.6224 / (b - 2.0)
     centred = u - 0.5
     us = 0.5 - abs(centred)
-    if us >= 0.07 and v <= v_r:
-        return math.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
+    k = math.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
+    if us >= 0.07 and (v <= V_R_AT_LIMIT or v <= 0.9277 - 3.6224 / (b - 2.0)):
+        return k
     if us == 0.0 or (us < 0.013 and v > us):
         return -1.0
-    k = math.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
     if k < 0.0:
         return -1.0
     inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
@@ -137,11 +171,12 @@ def _first(mean, words, out, rejected, grid_cdf, grid_guide):
             v = _unit(words[mean.size + n_rejection])
             n_rejection += 1
             k = _ptrs(m, u, v)
-            if k < 0.0:
-                rejected[n_rejected] = i
-                n_rejected += 1
-            else:
-                out[i] = k
+            # No branch on acceptance (unpredictable): a rejected value's slot in ``out``
+            # is overwritten by a later round, an accepted one's entry in ``rejected`` by
+            # the next rejected value.
+            out[i] = k
+            rejected[n_rejected] = i
+            n_rejected += k < 0.0
     return n_rejected
 
 
@@ -151,11 +186,9 @@ def _retry(mean, pending, words, out, rejected):
     for j in range(pending.size):
         i = pending[j]
         k = _ptrs(mean[i], _unit(words[2 * j]), _unit(words[2 * j + 1]))
-        if k < 0.0:
-            rejected[n_rejected] = i
-            n_rejected += 1
-        else:
-            out[i] = k
+        out[i] = k
+        rejected[n_rejected] = i
+        n_rejected += k < 0.0
     return n_rejected
 
 
