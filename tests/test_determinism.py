@@ -151,7 +151,7 @@ GOLDEN = {
     "C": "bd2709952da2e6b2",
     "S": "dab0aa21898709a2",
     "A_planted": "e26d8e3490cb6180",
-    "A_observed": "9f1e7371f29dfb8e",
+    "A_observed": "5d3eb28fe840fa18",  # engine/multiscale.py (grid-by-grid refinement)
     "centers_um": "bef7b47bdde5d587",
     "amplitude": "415d8f32dd29c8d4",
     "observed_sigma_px": "34d957b1fd161889",

@@ -173,6 +173,29 @@ def test_recut_reads_source_blocks_directly():
     assert recut(source, 1, (7, 7, 6), "unused") is source
 
 
+@pytest.mark.parametrize("canvas", [(37, 45), (64, 64), (9, 130)])
+def test_refining_node_grids_step_by_step_is_interpolating_at_once(canvas):
+    """Bilinear from spacing 8 onto 4, 2 and the pixels equals bilinear straight onto the
+    pixels (a refined grid's nodes lie on the coarse surface), up to float64 rounding,
+    including the clamped last nodes of sides that are not multiples of the spacing."""
+    from minisim.engine.multiscale import node_count, refinement_matrix
+
+    rng = np.random.default_rng(3)
+    nodes = rng.random(node_count(canvas[0], 8) * node_count(canvas[1], 8))
+    at_once = refinement_matrix(8, 1, canvas, np.float64) @ nodes
+    stepwise = nodes
+    for coarse, fine in ((8, 4), (4, 2), (2, 1)):
+        stepwise = refinement_matrix(coarse, fine, canvas, np.float64) @ stepwise
+    np.testing.assert_allclose(stepwise, at_once, rtol=0, atol=1e-14)
+    # Bilinear weights: each pixel's weights sum to one, and pixels on a node copy it.
+    assert np.allclose(refinement_matrix(8, 1, canvas, np.float64).sum(axis=1), 1.0)
+    on_nodes = at_once.reshape(canvas)[::8, ::8]
+    grid = nodes.reshape(node_count(canvas[0], 8), node_count(canvas[1], 8))
+    assert np.array_equal(on_nodes, grid[: on_nodes.shape[0], : on_nodes.shape[1]])
+    with pytest.raises(ValueError, match="powers of two"):
+        refinement_matrix(6, 4, canvas, np.float64)
+
+
 def test_graph_constants_are_tasks_not_plain_data():
     # Plain data in a graph is a "data producer": distributed queues it as a root task
     # until a worker is idle, so pixel chunks that need it would pile up meanwhile.

@@ -4,10 +4,14 @@ A strongly defocused cell's footprint is a wide, smooth blob (σ of tens to ~150
 at full resolution it would cover most of the canvas, and painting it into every frame
 would cost a full frame of work per cell. Sampled on a grid of nodes every ``f`` pixels it
 is tiny; the nodes of all cells that share ``f`` are summed per frame on that coarse grid
-(a sparse matrix product) and the sum is upsampled once (another sparse product holding
-the bilinear weights). The rendered footprint of a cell is exactly its node values
-bilinearly interpolated, and :meth:`MultiScaleFootprints.to_dense` applies the very same
-operators, so the ground truth is what was drawn.
+(a sparse matrix product). Spacings are powers of two, so each grid refines the next
+coarser one: the coarsest sum is interpolated onto the next finer level's grid, added to
+that level's sum, and so on down to the pixels (sparse products holding the bilinear
+weights). Interpolating a bilinear surface at the nodes of a refined grid and again
+between them gives the same surface, so a cell's rendered footprint is its node values
+bilinearly interpolated onto the pixels, while the frame pays for one full-resolution
+interpolation instead of one per level. :meth:`MultiScaleFootprints.to_dense` applies
+the very same operators to each cell, so the ground truth is what was drawn.
 """
 
 from __future__ import annotations
@@ -81,8 +85,9 @@ class MultiScaleFootprints:
     def render(self, weights: np.ndarray, dtype) -> np.ndarray:
         """``Σ_i weights[i, t]·A_i`` for each t: an array (T, height, width).
 
-        Each level is a sparse (nodes × cells) matrix times the (cells × T) weights, then
-        (for coarse levels) a sparse bilinear upsampling; levels add finest first. A
+        Per level, a sparse (nodes × cells) matrix times the (cells × T) weights; from the
+        coarsest level on, the running sum is interpolated onto the next finer level's grid
+        (a sparse bilinear operator) and that level's sum added, down to the pixels. A
         sparse-times-dense product sums every output element over its nonzeros in a fixed
         order, one frame column at a time, so a pixel of a frame gets the same float
         operations whatever the other frames in the chunk are.
@@ -93,16 +98,25 @@ class MultiScaleFootprints:
         padded = n_frames == 1
         if padded:
             weights = np.concatenate([weights, np.zeros_like(weights)], axis=1)
-        acc = np.zeros((self.canvas_shape[0] * self.canvas_shape[1], weights.shape[1]), dtype)
-        for level, (nodes, upsampler) in zip(self.levels, self._operators(dtype), strict=True):
-            if not len(level.cells):
-                continue
-            coarse = nodes @ np.ascontiguousarray(weights[level.cells], dtype=dtype)
-            acc += coarse if upsampler is None else upsampler @ coarse
-        return _transpose(acc[:, :n_frames]).reshape(n_frames, *self.canvas_shape)
+        carried = None  # the coarser levels' sum, on the current level's grid
+        operators = self._operators(dtype)
+        for level, (nodes, to_finer) in zip(self.levels[::-1], operators[::-1], strict=True):
+            if len(level.cells):
+                here = nodes @ np.ascontiguousarray(weights[level.cells], dtype=dtype)
+                if carried is not None:
+                    here += carried
+                carried = here
+            if carried is not None and to_finer is not None:
+                carried = to_finer @ carried
+        if carried is None:
+            carried = np.zeros(
+                (self.canvas_shape[0] * self.canvas_shape[1], weights.shape[1]), dtype
+            )
+        return _transpose(carried[:, :n_frames]).reshape(n_frames, *self.canvas_shape)
 
     def _operators(self, dtype):
-        """Per level: the (grid nodes × cells) footprint matrix and the upsampler (cached)."""
+        """Per level: the (grid nodes × cells) footprint matrix and the interpolation onto
+        the next finer level's grid, or onto the pixels from the finest (cached)."""
         cache = self.__dict__.setdefault("_operator_cache", {})
         if dtype.str in cache:
             return cache[dtype.str]
@@ -113,14 +127,15 @@ class MultiScaleFootprints:
 
     def _build_operators(self, cache: dict, dtype):
         if dtype.str not in cache:
+            finer = [1] + [level.factor for level in self.levels[:-1]]
             cache[dtype.str] = [
                 (
                     footprint_matrix(level.footprints, dtype),
                     None
-                    if level.factor == 1
-                    else upsampling_matrix(level.factor, self.canvas_shape, dtype),
+                    if level.factor == fine
+                    else refinement_matrix(level.factor, fine, self.canvas_shape, dtype),
                 )
-                for level in self.levels
+                for level, fine in zip(self.levels, finer, strict=True)
             ]
         return cache[dtype.str]
 
@@ -132,10 +147,13 @@ class MultiScaleFootprints:
         dtype = np.dtype(dtype)
         top, left, height, width = window
         out = np.zeros((stop - start, height, width), dtype)
-        for level, (nodes, upsampler) in zip(self.levels, self._operators(dtype), strict=True):
+        operators = self._operators(dtype)
+        for index, level in enumerate(self.levels):
             for j in np.flatnonzero((level.cells >= start) & (level.cells < stop)):
-                column = nodes[:, j]
-                full = column if upsampler is None else upsampler @ column
+                full = operators[index][0][:, j]
+                for _, to_finer in operators[index::-1]:  # down the grids, as render does
+                    if to_finer is not None:
+                        full = to_finer @ full
                 full = full.toarray().reshape(self.canvas_shape)
                 out[level.cells[j] - start] = full[top : top + height, left : left + width]
         return out
@@ -183,22 +201,31 @@ def footprint_matrix(footprints: Footprints, dtype) -> sparse.csr_matrix:
     return out
 
 
-def upsampling_matrix(factor: int, shape: tuple[int, int], dtype) -> sparse.csr_matrix:
-    """CSR (pixels × nodes) of bilinear weights: :func:`upsample` as one sparse matrix."""
-    height, width = shape
-    ny, nx = node_count(height, factor), node_count(width, factor)
-    r_lo, r_hi, r_w = _axis_weights(height, factor, ny)
-    c_lo, c_hi, c_w = _axis_weights(width, factor, nx)
-    pixel = (np.arange(height)[:, None] * width + np.arange(width)[None, :]).ravel()
+def refinement_matrix(coarse: int, fine: int, canvas_shape, dtype) -> sparse.csr_matrix:
+    """CSR (fine-grid nodes × coarse-grid nodes) of bilinear weights between two node grids
+    of spacings ``coarse`` > ``fine`` (powers of two; ``fine`` 1 is the pixels).
+
+    Every fine node lies on or between coarse nodes: the last node of a grid covering
+    ``length`` pixels is at or beyond ``length − 1``, and a coarser grid's last node is at
+    or beyond the finer one's.
+    """
+    ratio = coarse // fine
+    if ratio * fine != coarse or ratio & (ratio - 1):
+        raise ValueError(f"node spacings {coarse} and {fine} are not powers of two apart")
+    fy, fx = (node_count(length, fine) for length in canvas_shape)
+    cy, cx = (node_count(length, coarse) for length in canvas_shape)
+    r_lo, r_hi, r_w = _axis_weights(fy, ratio, cy)
+    c_lo, c_hi, c_w = _axis_weights(fx, ratio, cx)
+    node = (np.arange(fy)[:, None] * fx + np.arange(fx)[None, :]).ravel()
     rows, cols, values = [], [], []
     for r_idx, r_wt in ((r_lo, 1 - r_w), (r_hi, r_w)):
         for c_idx, c_wt in ((c_lo, 1 - c_w), (c_hi, c_w)):
-            rows.append(pixel)
-            cols.append((r_idx[:, None] * nx + c_idx[None, :]).ravel())
+            rows.append(node)
+            cols.append((r_idx[:, None] * cx + c_idx[None, :]).ravel())
             values.append((r_wt[:, None] * c_wt[None, :]).ravel())
     matrix = sparse.coo_matrix(
         (np.concatenate(values).astype(dtype), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(height * width, ny * nx),
+        shape=(fy * fx, cy * cx),
     )
     out = matrix.tocsr()  # duplicates (weight-0 neighbours at the last node) are summed
     out.eliminate_zeros()
