@@ -38,6 +38,27 @@ def test_streams_are_keyed_not_ordered():
         assert not np.array_equal(a, rng.random(4))
 
 
+
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 1000, 4099])
+def test_compiled_words_are_numpys_pcg64_words(n):
+    pytest.importorskip("numba")
+    from minisim.engine._words_numba import pcg64_words
+    from minisim.engine.rng import raw_words
+
+    for key in range(4):
+        ours, numpys = stream(key, "test", "words"), stream(key, "test", "words")
+        for _ in range(3):  # consecutive calls continue the stream
+            got = raw_words(ours)(n)
+            assert got.dtype == np.uint64
+            np.testing.assert_array_equal(got, numpys.bit_generator.random_raw(n))
+        assert ours.bit_generator.state == numpys.bit_generator.state
+        assert ours.random() == numpys.random()  # and the generator stays usable
+    other = np.random.Generator(np.random.Philox(1))  # not PCG64: numpy's own words
+    assert raw_words(other).__self__ is other.bit_generator
+    with pytest.raises(TypeError):
+        pcg64_words(np.random.Philox(1), 4)
+
+
 def test_stable_id_is_process_independent():
     code = "from minisim.engine import stable_id; print(stable_id('cell_activity'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -29,6 +29,7 @@ import numpy as np
 
 from . import portable_math as pm
 from .poisson import _backend, _log, _NumpyRounds, _unit
+from .rng import raw_words
 
 _LAYERS = 256
 #: The base layer's right edge and the common area of every layer (Marsaglia & Tsang).
@@ -68,13 +69,14 @@ def standard_normal(n: int, generator: np.random.Generator, backend: str | None 
     (the same switch); both give the same bytes.
     """
     out = np.empty(n)
-    words = generator.bit_generator.random_raw
-    if _backend(backend) is _NumpyRounds:
-        rounds = _NumpyNormal
-    else:
+    compiled = _backend(backend) is not _NumpyRounds
+    words = raw_words(generator, compiled)
+    if compiled:
         from . import _normal_numba
 
         rounds = _normal_numba.Rounds
+    else:
+        rounds = _NumpyNormal
     pending, layer, x = rounds.first(words(n), out)
     while pending.size:
         pending, layer, x = rounds.retry(pending, layer, x, words(3 * pending.size), out)

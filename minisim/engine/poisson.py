@@ -57,6 +57,7 @@ import os
 import numpy as np
 
 from . import portable_math as pm
+from .rng import raw_words
 
 #: Below this mean, table inversion; from it on, transformed rejection (PTRS is valid from
 #: λ = 10, but its squeeze accepts only 35–70 % of attempts below 128: the rest take logs).
@@ -150,7 +151,7 @@ def poisson(mean: np.ndarray, generator: np.random.Generator, backend: str | Non
     flat = mean.reshape(-1)
     out = np.empty_like(flat)
     rounds = _backend(backend)
-    words = generator.bit_generator.random_raw
+    words = raw_words(generator, rounds is not _NumpyRounds)
     n_rejection = int(np.count_nonzero(flat >= INVERSION_LIMIT))
     pending = rounds.first(flat, words(flat.size + n_rejection), out)
     while pending.size:
