@@ -150,6 +150,22 @@ def test_shift_and_crop_matches_scipy_bilinear():
         np.testing.assert_allclose(ours, ref, atol=1e-5)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_shift_gives_the_numpy_bytes(dtype, monkeypatch):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(1)
+    chunk = rng.random((2, 40, 46)).astype(dtype)  # a frame as the chain passes it: a view
+    # Inside the canvas, across its edges, whole pixels, beyond it entirely.
+    shifts = [(0.3, -1.7), (-5.2, 3.9), (6.5, 6.5), (0.0, 0.0), (-4.0, 4.0), (-80.1, 2.2)]
+    compiled = [shift_and_crop(chunk[1], dy, dx, 5, 6, 30, 34) for dy, dx in shifts]
+    monkeypatch.setenv("MINISIM_POISSON_BACKEND", "numpy")
+    for (dy, dx), ours in zip(shifts, compiled, strict=True):
+        reference = shift_and_crop(chunk[1], dy, dx, 5, 6, 30, 34)
+        assert ours.dtype == reference.dtype == dtype
+        np.testing.assert_array_equal(ours, reference)
+
+
 def test_clamp_radius():
     out = clamp_radius(np.array([[3.0, 4.0], [0.3, 0.4]]), 2.5)
     np.testing.assert_allclose(out, [[1.5, 2.0], [0.3, 0.4]])

@@ -32,6 +32,7 @@ from scipy.signal import lfilter
 from ..acquisition import Acquisition, NonNegativeFloat, PositiveFloat, ceil_px
 from ..engine import ScanOutput, Scene, constant, scan, stream
 from ..engine import portable_math as pm
+from ..engine.poisson import backend_name as poisson_backend
 from . import nonrigid_motion as nonrigid
 from .base import StepSpec, warn_spec
 
@@ -539,17 +540,41 @@ def shift_and_crop(
     sy, sx = top - dy, left - dx
     iy, ix = math.floor(sy), math.floor(sx)
     fy, fx = sy - iy, sx - ix
-    padded = _window(frame, iy, ix, height + 1, width + 1)
     w = frame.dtype.type
+    compiled = _compiled_shift()
+    if compiled is not None:  # the same operations in one pass
+        out = np.empty((height, width), frame.dtype)
+        if _inside(frame, iy, ix, height + 1, width + 1):
+            source, row, col = np.ascontiguousarray(frame), iy, ix
+        else:
+            source, row, col = _window(frame, iy, ix, height + 1, width + 1), 0, 0
+        compiled.bilinear(source, row, col, w(1 - fx), w(fx), w(1 - fy), w(fy), out)
+        return out
+    padded = _window(frame, iy, ix, height + 1, width + 1)
     rows0, rows1 = padded[:-1], padded[1:]
     upper = rows0[:, :-1] * w(1 - fx) + rows0[:, 1:] * w(fx)
     lower = rows1[:, :-1] * w(1 - fx) + rows1[:, 1:] * w(fx)
     return upper * w(1 - fy) + lower * w(fy)
 
 
+def _compiled_shift():
+    """The compiled shift, or None for numpy (the samplers' backend switch)."""
+    if poisson_backend() != "numba":
+        return None
+    from . import _motion_numba
+
+    return _motion_numba
+
+
+def _inside(frame: np.ndarray, row: int, col: int, height: int, width: int) -> bool:
+    return (
+        row >= 0 and col >= 0 and row + height <= frame.shape[0] and col + width <= frame.shape[1]
+    )
+
+
 def _window(frame: np.ndarray, row: int, col: int, height: int, width: int) -> np.ndarray:
     """frame[row:row+height, col:col+width], zero where it falls outside the frame."""
-    if row >= 0 and col >= 0 and row + height <= frame.shape[0] and col + width <= frame.shape[1]:
+    if _inside(frame, row, col, height, width):
         return frame[row : row + height, col : col + width]
     out = np.zeros((height, width), frame.dtype)
     r0, r1 = max(row, 0), min(row + height, frame.shape[0])
