@@ -38,7 +38,6 @@ def test_streams_are_keyed_not_ordered():
         assert not np.array_equal(a, rng.random(4))
 
 
-
 @pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 1000, 4099])
 def test_compiled_words_are_numpys_pcg64_words(n):
     pytest.importorskip("numba")
@@ -215,6 +214,29 @@ def test_refining_node_grids_step_by_step_is_interpolating_at_once(canvas):
     assert np.array_equal(on_nodes, grid[: on_nodes.shape[0], : on_nodes.shape[1]])
     with pytest.raises(ValueError, match="powers of two"):
         refinement_matrix(6, 4, canvas, np.float64)
+
+
+def test_dense_footprints_are_exactly_what_render_draws_for_each_cell():
+    from minisim.engine.multiscale import MultiScaleFootprints, node_count
+
+    canvas = (45, 61)
+    rng = np.random.default_rng(7)
+    patches = []
+    for i in range(40):  # cells at every level, some at the canvas edge
+        factor = [1, 2, 4, 8][i % 4]
+        grid = (node_count(canvas[0], factor), node_count(canvas[1], factor))
+        shape = (int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+        corner = (int(rng.integers(0, grid[0] - shape[0] + 1)),
+                  int(rng.integers(0, grid[1] - shape[1] + 1)))  # fmt: skip
+        patches.append((factor, corner, rng.random(shape).astype(np.float32)))
+    ms = MultiScaleFootprints.from_levels(patches, canvas)
+    window = (3, 4, 40, 50)
+    dense = ms.to_dense(5, 38, window)
+    for cell in range(5, 38):
+        alone = np.zeros((ms.n_cells, 1), np.float32)
+        alone[cell] = 1.0
+        drawn = ms.render(alone, np.float32)[0, 3:43, 4:54]
+        np.testing.assert_array_equal(dense[cell - 5], drawn)
 
 
 def test_graph_constants_are_tasks_not_plain_data():

@@ -25,7 +25,10 @@ from scipy import sparse
 
 from .sparse import Footprints
 
-_OPERATOR_LOCK = threading.Lock()
+_OPERATOR_LOCK = threading.RLock()
+#: Cells densified together by :meth:`MultiScaleFootprints.to_dense` (a canvas-sized
+#: float32 array per cell and level in flight).
+_DENSE_BATCH = 16
 
 
 def node_count(length: int, factor: int) -> int:
@@ -142,21 +145,41 @@ class MultiScaleFootprints:
     def to_dense(self, start: int, stop: int, window, dtype=np.float32) -> np.ndarray:
         """Dense (stop − start, h, w) footprints of cells [start, stop) in a window.
 
-        Exactly what :meth:`render` draws for each cell (the same sparse operators).
+        Exactly what :meth:`render` draws for each cell alone: a full-resolution cell is its
+        patch; a coarse one is its node values refined grid by grid by the same operators
+        (the other levels' sums it passes add exact zeros), a batch of cells at a time.
         """
         dtype = np.dtype(dtype)
         top, left, height, width = window
         out = np.zeros((stop - start, height, width), dtype)
-        operators = self._operators(dtype)
+        operators, columns = self._operators(dtype), self._columns(dtype)
         for index, level in enumerate(self.levels):
-            for j in np.flatnonzero((level.cells >= start) & (level.cells < stop)):
-                full = operators[index][0][:, j]
+            mine = np.flatnonzero((level.cells >= start) & (level.cells < stop))
+            if not len(mine):
+                continue
+            if level.factor == 1:  # the footprint matrix holds the patches themselves
+                patches = level.footprints.to_dense(mine[0], mine[-1] + 1, window, dtype)
+                out[level.cells[mine] - start] = patches
+                continue
+            for batch in np.array_split(mine, -(-len(mine) // _DENSE_BATCH)):
+                values = columns[index][:, batch].toarray()
+                if len(batch) == 1:  # two columns at least, as render gives SciPy
+                    values = np.concatenate([values, np.zeros_like(values)], axis=1)
                 for _, to_finer in operators[index::-1]:  # down the grids, as render does
                     if to_finer is not None:
-                        full = to_finer @ full
-                full = full.toarray().reshape(self.canvas_shape)
-                out[level.cells[j] - start] = full[top : top + height, left : left + width]
+                        values = to_finer @ values
+                frames = _transpose(values[:, : len(batch)]).reshape(-1, *self.canvas_shape)
+                out[level.cells[batch] - start] = frames[:, top : top + height, left : left + width]
         return out
+
+    def _columns(self, dtype):
+        """Per level, the footprint matrix by columns (CSC: a cell's nodes at once; cached)."""
+        cache = self.__dict__.setdefault("_column_cache", {})
+        if dtype.str not in cache:
+            with _OPERATOR_LOCK:
+                if dtype.str not in cache:
+                    cache[dtype.str] = [nodes.tocsc() for nodes, _ in self._operators(dtype)]
+        return cache[dtype.str]
 
     def __dask_tokenize__(self):
         return (
