@@ -239,6 +239,25 @@ def test_dense_footprints_are_exactly_what_render_draws_for_each_cell():
         np.testing.assert_array_equal(dense[cell - 5], drawn)
 
 
+def test_footprints_travel_without_their_operators():
+    """A worker receiving footprints builds its own operators: pickling the cache would
+    ship several times the footprints' size between workers."""
+    import pickle
+
+    from minisim.engine.multiscale import MultiScaleFootprints
+
+    patches = [(f, (0, 0), np.ones((3, 3), np.float32)) for f in (1, 2, 4)]
+    ms = MultiScaleFootprints.from_levels(patches, (40, 40))
+    fresh = len(pickle.dumps(ms))
+    ms.render(np.ones((3, 2), np.float32), np.float32)
+    ms.to_dense(0, 3, (0, 0, 40, 40))
+    assert "_operator_cache" in ms.__dict__ and "_column_cache" in ms.__dict__
+    assert len(pickle.dumps(ms)) == fresh
+    back = pickle.loads(pickle.dumps(ms))
+    weights = np.arange(6, dtype=np.float32).reshape(3, 2)
+    np.testing.assert_array_equal(back.render(weights, np.float32), ms.render(weights, np.float32))
+
+
 def test_graph_constants_are_tasks_not_plain_data():
     # Plain data in a graph is a "data producer": distributed queues it as a root task
     # until a worker is idle, so pixel chunks that need it would pile up meanwhile.

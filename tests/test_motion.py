@@ -150,7 +150,6 @@ def test_shift_and_crop_matches_scipy_bilinear():
         np.testing.assert_allclose(ours, ref, atol=1e-5)
 
 
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_compiled_shift_gives_the_numpy_bytes(dtype, monkeypatch):
     pytest.importorskip("numba")

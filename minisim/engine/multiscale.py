@@ -26,6 +26,7 @@ from scipy import sparse
 from .sparse import Footprints
 
 _OPERATOR_LOCK = threading.RLock()
+_CACHES = ("_operator_cache", "_column_cache")
 #: Cells densified together by :meth:`MultiScaleFootprints.to_dense` (a canvas-sized
 #: float32 array per cell and level in flight).
 _DENSE_BATCH = 16
@@ -180,6 +181,11 @@ class MultiScaleFootprints:
                 if dtype.str not in cache:
                     cache[dtype.str] = [nodes.tocsc() for nodes, _ in self._operators(dtype)]
         return cache[dtype.str]
+
+    def __getstate__(self):
+        # The operators are a process's own cache (5× the footprints' size): a worker that
+        # receives these footprints builds its own rather than receiving them.
+        return {k: v for k, v in self.__dict__.items() if k not in _CACHES}
 
     def __dask_tokenize__(self):
         return (
