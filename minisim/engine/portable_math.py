@@ -209,9 +209,24 @@ def matmul(a, b) -> np.ndarray:
     and may fuse multiply-adds: each element adds its products in index order."""
     a, b = np.asarray(a), np.asarray(b)
     out = np.zeros((a.shape[0], b.shape[1]), np.result_type(a, b))
+    compiled = _compiled_matmul()
+    if compiled is not None and a.dtype == b.dtype == out.dtype:
+        compiled.matmul_into(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
+        return out
     for j in range(a.shape[1]):
         out += a[:, j : j + 1] * b[j]
     return out
+
+
+def _compiled_matmul():
+    """The compiled product, or None for numpy (the samplers' backend switch)."""
+    from .poisson import backend_name
+
+    if backend_name() != "numba":
+        return None
+    from . import _matmul_numba
+
+    return _matmul_numba
 
 
 def gaussian_filter(values, sigma: float, mode: str = "reflect", truncate: float = 4.0):
