@@ -18,6 +18,9 @@ import numpy as np
 
 _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
 
+# CSR column indices are never negative: read as unsigned, they skip numba's wraparound
+# of negative indices, which costs a sixth of the time of a product.
+
 #: Pixels per tile of the frame-major pass: their (tile × T) sums stay in the L1 cache
 #: until they are copied out frame by frame (64 measured fastest at 512 px, T = 50).
 TILE = 64
@@ -47,7 +50,7 @@ def level_sum(
                     acc[t] = 0
                 for jj in range(a_indptr[row], a_indptr[row + 1]):
                     a = a_data[jj]
-                    x = weights[a_indices[jj]]
+                    x = weights[np.uint64(a_indices[jj])]
                     for t in range(n_frames):
                         acc[t] += a * x[t]
             if has_refine:
@@ -56,7 +59,7 @@ def level_sum(
                     y[t] = 0
                 for jj in range(u_indptr[row], u_indptr[row + 1]):
                     a = u_data[jj]
-                    x = carried[u_indices[jj]]
+                    x = carried[np.uint64(u_indices[jj])]
                     for t in range(n_frames):
                         y[t] += a * x[t]
                 if has_nodes:  # here += carried
