@@ -17,12 +17,13 @@ import numba
 import numpy as np
 
 _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
+_inline = numba.njit(nogil=True, cache=True, error_model="numpy", inline="always")
 
 # CSR column indices are never negative: read as unsigned, they skip numba's wraparound
 # of negative indices, which costs a sixth of the time of a product.
 
 #: Pixels per tile of the frame-major pass: their (tile × T) sums stay in the L1 cache
-#: until they are copied out frame by frame (64 measured fastest at 512 px, T = 50).
+#: until they are copied out frame by frame (32 to 256 time alike at 512 px, T = 50).
 TILE = 64
 
 
@@ -66,7 +67,25 @@ def level_sum(
                     for t in range(n_frames):
                         acc[t] += refined[t]
         if frame_major:
-            for t in range(n_frames):
-                frame = out[t]
-                for row in range(start, stop):
-                    frame[row] = block[row - start, t]
+            _copy_transposed(block, stop - start, out, start)
+
+
+@_inline
+def _copy_transposed(block, n_rows, out, start):
+    """out[t, start + r] = block[r, t] for r < n_rows, in 8 × 8 squares (scalar copies,
+    but unrolled with unsigned indices: 1.7× faster than a copy frame by frame)."""
+    n_frames = out.shape[0]
+    whole = n_rows - n_rows % 8
+    for r0 in range(0, whole, 8):
+        for t0 in range(0, n_frames - 7, 8):
+            for k in range(8):
+                frame = out[np.uint64(t0 + k)]
+                for i in range(8):
+                    frame[np.uint64(start + r0 + i)] = block[np.uint64(r0 + i), np.uint64(t0 + k)]
+        for t in range(n_frames - n_frames % 8, n_frames):
+            frame = out[np.uint64(t)]
+            for i in range(8):
+                frame[np.uint64(start + r0 + i)] = block[np.uint64(r0 + i), np.uint64(t)]
+    for r in range(whole, n_rows):
+        for t in range(n_frames):
+            out[t, start + r] = block[r, t]
