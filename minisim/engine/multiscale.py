@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from .poisson import backend_name
 from .sparse import Footprints
 
 _OPERATOR_LOCK = threading.RLock()
@@ -95,8 +96,38 @@ class MultiScaleFootprints:
         sparse-times-dense product sums every output element over its nonzeros in a fixed
         order, one frame column at a time, so a pixel of a frame gets the same float
         operations whatever the other frames in the chunk are.
+
+        With numba (the switch of :func:`minisim.engine.poisson.backend_name`), a compiled
+        pass does each level's product, interpolation and sum at once and writes the
+        pixels frame-major; without it SciPy's products do the same float operations in the
+        same order (identical bytes), then a transpose.
         """
         dtype = np.dtype(dtype)
+        kernels = _level_kernels()
+        if kernels is None:
+            return self._render_scipy(weights, dtype)
+        n_frames = weights.shape[1]
+        pending = None  # (refinement onto this level's grid, the coarser levels' sum)
+        for level, (nodes, to_finer) in zip(
+            self.levels[::-1], self._operators(dtype)[::-1], strict=True
+        ):
+            here = None  # (footprint matrix, weights) of this level's cells
+            if len(level.cells):
+                here = nodes, np.ascontiguousarray(weights[level.cells], dtype=dtype)
+            if to_finer is None:  # the pixels: the finest level
+                break
+            if here is not None or pending is not None:
+                carried = np.empty((nodes.shape[0], n_frames), dtype)
+                _level_sum(kernels, here, pending, carried, frame_major=False)
+                pending = to_finer, carried
+        else:  # no footprints at full resolution: the finest sum is refined onto the pixels
+            here = None
+        out = np.zeros((n_frames, self.canvas_shape[0] * self.canvas_shape[1]), dtype)
+        if here is not None or pending is not None:
+            _level_sum(kernels, here, pending, out, frame_major=True)
+        return out.reshape(n_frames, *self.canvas_shape)
+
+    def _render_scipy(self, weights: np.ndarray, dtype: np.dtype) -> np.ndarray:
         n_frames = weights.shape[1]
         # SciPy multiplies a single column by a different routine: always give it two.
         padded = n_frames == 1
@@ -197,6 +228,29 @@ class MultiScaleFootprints:
                 for lv in self.levels
             ],
         )
+
+
+def _level_sum(kernels, here, pending, out: np.ndarray, frame_major: bool) -> None:
+    """out = here's matrix @ weights + pending's refinement @ sum (absent terms skipped)."""
+    n_frames = out.shape[0] if frame_major else out.shape[1]
+    absent = _NO_INDEX, _NO_INDEX, np.zeros(0, out.dtype), np.zeros((0, n_frames), out.dtype)
+    operands = [
+        absent if term is None else (term[0].indptr, term[0].indices, term[0].data, term[1])
+        for term in (here, pending)
+    ]
+    kernels.level_sum(*operands[0], *operands[1], out, frame_major)
+
+
+_NO_INDEX = np.zeros(0, np.int32)
+
+
+def _level_kernels():
+    """The compiled level sums, or None for SciPy (the same switch as the Poisson sampler)."""
+    if backend_name() != "numba":
+        return None
+    from . import _multiscale_numba
+
+    return _multiscale_numba
 
 
 def _transpose(matrix: np.ndarray, tile: int = 512) -> np.ndarray:
