@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 from scipy.signal import lfilter
 
 from ..acquisition import PositiveFloat, warn_odd
-from ..engine import ScanOutput, Scene, constant, recipe, scan, stream
+from ..engine import ScanOutput, Scene, constant, map_ranges, recipe, scan, stream
 from ..engine import portable_math as pm
 from .base import StepSpec
 
@@ -158,8 +158,7 @@ class Neuropil(StepSpec):
 
     def build(self, scene: Scene) -> Scene:
         acq = scene.context.acquisition
-        spatial = spatial_components(scene.canvas_shape, self.spatial_sigma_um / acq.pixel_size_um,
-                                     self.n_components, scene.seed)  # fmt: skip
+        sigma_px = self.spatial_sigma_um / acq.pixel_size_um
         envelopes, driver = self.envelopes(scene)
         canvas_movie = scene.canvas_movie(scene.context.store_dtype)
         movie = scene.pixel_map(
@@ -173,19 +172,26 @@ class Neuropil(StepSpec):
                     "neuropil-spatial",
                     spatial_components_f32,
                     scene.canvas_shape,
-                    self.spatial_sigma_um / acq.pixel_size_um,
+                    sigma_px,
                     self.n_components,
                     scene.seed,
                 ),
                 float(self.amplitude),
             ],
         )
-        top, left, height, width = scene.fov_window
+        # The truth's fields are lazy too: blurring them (a quarter second at 512 px, which
+        # releases the GIL) then runs beside the other first tasks instead of in simulate().
+        spatial = map_ranges(
+            scene.layer_name("neuropil", "spatial"),
+            fov_spatial_components,
+            (self.n_components,),
+            scene.fov_shape,
+            np.float64,
+            constants=[scene.canvas_shape, sigma_px, self.n_components, scene.seed,
+                       scene.fov_window],
+        )  # fmt: skip
         truth = {
-            "neuropil_spatial": (
-                ("component", "y", "x"),
-                spatial[:, top : top + height, left : left + width],
-            ),
+            "neuropil_spatial": (("component", "y", "x"), spatial),
             "neuropil_temporal": (("component", "frame"), envelopes.T),
         }
         coords = {} if driver is None else {"neuropil_population": ("frame", driver)}
@@ -198,6 +204,13 @@ class Neuropil(StepSpec):
 def spatial_components_f32(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
     """:func:`spatial_components` in the movie's float32, as the pixel kernel reads them."""
     return _spatial_components(tuple(shape), sigma_px, n, seed).astype(np.float32)
+
+
+def fov_spatial_components(start, stop, shape, sigma_px: float, n: int, seed: int, window):
+    """Components [start, stop) of :func:`spatial_components`, cropped to the field of view."""
+    top, left, height, width = window
+    fields = _spatial_components(tuple(shape), sigma_px, n, seed)
+    return fields[start:stop, top : top + height, left : left + width].copy()
 
 
 def spatial_components(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
