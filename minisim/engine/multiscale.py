@@ -262,25 +262,28 @@ def _transpose(matrix: np.ndarray, tile: int = 512) -> np.ndarray:
 
 
 def footprint_matrix(footprints: Footprints, dtype) -> sparse.csr_matrix:
-    """CSR (grid pixels × cells): column i holds cell i's patch at its place on the grid."""
+    """CSR (grid pixels × cells): column i holds cell i's patch at its place on the grid.
+
+    Gathered by columns (a row-major patch lists its pixels in ascending order, so each
+    column comes out sorted) and converted once, without sorting the coordinates.
+    """
     height, width = footprints.canvas_shape
-    rows, cols, values = [], [], []
+    pixels, values, counts = [], [], np.zeros(len(footprints), np.int64)
     for i, ((row, col), patch) in enumerate(footprints.patches()):
-        h, w = patch.shape
-        if not h:
+        if not patch.size:
             continue
         rr, cc = np.nonzero(patch)
-        rows.append((rr + row) * width + (cc + col))
-        cols.append(np.full(len(rr), i))
+        pixels.append((rr + row) * width + (cc + col))
         values.append(patch[rr, cc])
-    if rows:
-        rows, cols, values = (np.concatenate(a) for a in (rows, cols, values))
-    matrix = sparse.coo_matrix(
-        (np.asarray(values, dtype), (np.asarray(rows, np.int64), np.asarray(cols, np.int64))),
-        shape=(height * width, len(footprints)),
+        counts[i] = len(rr)
+    pixels = np.concatenate(pixels) if pixels else np.zeros(0, np.int64)
+    values = np.concatenate(values).astype(dtype) if values else np.zeros(0, dtype)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    by_cells = sparse.csc_matrix(
+        (values, pixels, indptr), shape=(height * width, len(footprints)), dtype=dtype
     )
-    out = matrix.tocsr()
-    out.sort_indices()
+    out = by_cells.tocsr()
+    out.sort_indices()  # already in order: only records that it is
     return out
 
 
