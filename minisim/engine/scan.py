@@ -125,8 +125,9 @@ def scan(
     for k in range(len(grid)):
         seq_keys = [keys[k] for keys in sequence_keys]
         call = (step, previous, k, int(bounds[k]), int(bounds[k + 1]), *seq_keys, *consts)
-        dsk[(state_name, k)] = (_state_only, *call)
-        calls.append((f"{identity}-{k}", *call))
+        memo_key = f"{identity}-{k}"
+        dsk[(state_name, k)] = (_state_only, memo_key, *call)
+        calls.append((memo_key, *call))
         previous = (state_name, k)
     arrays = []
     for j, out in enumerate(outputs):
@@ -151,9 +152,11 @@ def _block_summary_only(j, memo_key, step, state, k, start, stop, *args):
     return _BLOCK_OUTPUTS.get(memo_key, step, state, k, start, stop, *args)[j - 1][None]
 
 
-def _state_only(step, state, k, start, stop, *args):
+def _state_only(memo_key, step, state, k, start, stop, *args):
+    new_state, *outputs = step(state, k, start, stop, *args)
+    _BLOCK_OUTPUTS.offer(memo_key, tuple(outputs))
     # Copy, so the state never keeps a whole block's arrays alive through a view.
-    return copy.deepcopy(step(state, k, start, stop, *args)[0])
+    return copy.deepcopy(new_state)
 
 
 class _BlockOutputs:
@@ -165,9 +168,10 @@ class _BlockOutputs:
     and per output. Here the first reader in a process computes it, and readers that come
     while it is still among the last ``max_bytes`` read take the same arrays (marked
     read-only: a kernel must not write into its inputs). A second thread asking for a block
-    being computed waits for it rather than computing it twice. The state chain does not
-    fill it, as it runs ahead of the pixel work and would push out the blocks being read.
-    Same arithmetic either way, so the bytes never depend on what was kept.
+    being computed waits for it rather than computing it twice. The state chain computes
+    every block first and offers its outputs too, but only while there is room: it runs
+    ahead of the pixel work, and must not push out the blocks being read. Same arithmetic
+    either way, so the bytes never depend on what was kept.
     """
 
     def __init__(self, max_bytes: int):
@@ -197,15 +201,24 @@ class _BlockOutputs:
                 self._computing.pop(key).set()
         return outputs
 
+    def offer(self, key, outputs: tuple) -> None:
+        """Keep a block computed elsewhere (the state chain) if it fits without evicting."""
+        nbytes = _nbytes(outputs)
+        with self._lock:
+            if key in self._kept or self._bytes + nbytes > self.max_bytes:
+                return
+        self._keep(key, outputs)
+
     def _keep(self, key, outputs: tuple) -> None:
-        nbytes = 0
         for out in outputs:
             if isinstance(out, np.ndarray):
                 out.flags.writeable = False
-                nbytes += out.nbytes
+        nbytes = _nbytes(outputs)
         if nbytes > self.max_bytes:
             return
         with self._lock:
+            if key in self._kept:
+                return
             self._kept[key] = (outputs, nbytes)
             self._bytes += nbytes
             while self._bytes > self.max_bytes:
@@ -216,6 +229,10 @@ class _BlockOutputs:
         with self._lock:
             self._kept.clear()
             self._bytes = 0
+
+
+def _nbytes(outputs: tuple) -> int:
+    return sum(out.nbytes for out in outputs if isinstance(out, np.ndarray))
 
 
 #: Per process: a few blocks of every scan (traces of ~1500 cells are ~1.5 MB a block).
