@@ -82,7 +82,14 @@ class Footprints:
     def subset(self, keep) -> Footprints:
         """The footprints of the cells selected by an index array or boolean mask."""
         idx = np.arange(len(self))[keep]
-        return Footprints.from_patches([self.patch(i) for i in idx], self.canvas_shape)
+        starts, sizes = self.starts, self.shapes[:, 0] * self.shapes[:, 1]
+        blocks = [self.data[starts[i] : starts[i] + sizes[i]] for i in idx]
+        return Footprints(
+            offsets=self.offsets[idx].copy(),
+            shapes=self.shapes[idx].copy(),
+            data=np.concatenate(blocks) if blocks else np.zeros(0, np.float32),
+            canvas_shape=self.canvas_shape,
+        )
 
     def visible_in(self, top: int, left: int, height: int, width: int) -> np.ndarray:
         """Boolean mask of cells with at least one non-zero pixel inside a window."""

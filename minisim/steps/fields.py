@@ -7,6 +7,7 @@ slicing.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, ClassVar, Literal
 
 import numpy as np
@@ -39,6 +40,16 @@ def radial_falloff(
     The centre is the field's middle moved by ``center_offset_um`` (dy, dx); ``r_max`` is
     the distance from it to the farthest of the four corner pixel centres.
     """
+    key = (tuple(int(n) for n in shape), float(pixel_size_um), float(falloff), float(exponent),
+           tuple(float(v) for v in center_offset_um))  # fmt: skip
+    return _radial_falloff(*key).copy()
+
+
+# The same field serves the ground truth, the excitation, the detection floor and each
+# worker's pixel kernel (five evaluations of a portable power per recording at build):
+# computed once per process.
+@functools.lru_cache(maxsize=8)
+def _radial_falloff(shape, pixel_size_um, falloff, exponent, center_offset_um) -> np.ndarray:
     height, width = shape
     cy = (height - 1) / 2 + center_offset_um[0] / pixel_size_um
     cx = (width - 1) / 2 + center_offset_um[1] / pixel_size_um
@@ -48,7 +59,9 @@ def radial_falloff(
     r_max = max(pm.hypot(r - cy, c - cx) for r in (0, height - 1) for c in (0, width - 1))
     if r_max <= 0:
         return np.ones(shape)
-    return 1 - (1 - falloff) * pm.power(radius / r_max, exponent)
+    field = 1 - (1 - falloff) * pm.power(radius / r_max, exponent)
+    field.flags.writeable = False  # shared: callers get copies
+    return field
 
 
 class _RadialField(StepSpec):
