@@ -152,7 +152,7 @@ def peer_estimate(duration_s: float) -> dict | None:
         and r.get("chain") == "rung6"
         and r["n_px"] == 512
     )
-    if len(pts) < 2:
+    if len({p[0] for p in pts}) < 2:  # repeats of one duration give no slope
         return None
     (d0, m0, s0, l0), (d1, m1, s1, l1) = pts[0], pts[-1]
     mem_slope = (m1 - m0) / (d1 - d0)
