@@ -45,6 +45,9 @@ _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
 #: decides most values without v_r's division, with the same decisions.
 V_R_AT_LIMIT = 0.9277 - 3.6224 / ((0.931 + 2.53 * math.sqrt(LIMIT)) - 2.0)
 _EXPONENT_BITS, _FRACTION_BITS = np.uint64(0x7FF), np.uint64(0x000F_FFFF_FFFF_FFFF)
+#: The table slot is the fraction's top log2(LOG_SLOTS) bits.
+_SLOT_SHIFT = np.uint64(52 - (LOG_SLOTS.bit_length() - 1))
+assert 1 << (LOG_SLOTS.bit_length() - 1) == LOG_SLOTS, "LOG_SLOTS must be a power of two"
 _HALF_BITS = np.uint64(0x3FE0_0000_0000_0000)  # the exponent field of [½, 1)
 
 
@@ -86,7 +89,7 @@ def _log(x):
     else:  # the same m, e and slot as frexp and floor give, read off the bits
         e = np.intp(biased) - 1022
         m = _from_bits((bits & _FRACTION_BITS) | _HALF_BITS)
-        slot = np.intp((bits >> np.uint64(52 - 7)) & np.uint64(LOG_SLOTS - 1))
+        slot = np.intp((bits >> _SLOT_SHIFT) & np.uint64(LOG_SLOTS - 1))
     r = m * INV_CENTRE[slot] - 1.0
     return e * LN2 + (LOG_CENTRE[slot] + r * _horner(r, LOG1P_SMALL))
 

@@ -84,6 +84,11 @@ def pcg64_words(bit_generator: np.random.PCG64, n: int) -> np.ndarray:
     state advanced past them."""
     if type(bit_generator) is not np.random.PCG64:
         raise TypeError(f"PCG64 words from a {type(bit_generator).__name__}")
+    with bit_generator.lock:  # as random_raw: one caller at a time per generator
+        return _words_locked(bit_generator, n)
+
+
+def _words_locked(bit_generator: np.random.PCG64, n: int) -> np.ndarray:
     whole = bit_generator.state
     state, inc = whole["state"]["state"], whole["state"]["inc"]
     out = np.empty(n, np.uint64)
@@ -96,5 +101,9 @@ def pcg64_words(bit_generator: np.random.PCG64, n: int) -> np.ndarray:
     add = (inc * _GEOMETRIC_L) & _MASK128
     jump += [add >> 64, add & _MASK64]
     _fill(np.array(lanes, np.uint64), np.array(jump, np.uint64), out)
+    # advance() also drops the buffered half word of 32-bit draws, which random_raw keeps.
     bit_generator.advance(n)
+    advanced = bit_generator.state
+    advanced["has_uint32"], advanced["uinteger"] = whole["has_uint32"], whole["uinteger"]
+    bit_generator.state = advanced
     return out

@@ -178,7 +178,7 @@ class _BlockOutputs:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._kept: OrderedDict = OrderedDict()  # key -> (outputs, nbytes)
-        self._computing: dict = {}  # key -> threading.Event
+        self._computing: dict = {}  # key -> _Pending
         self._bytes = 0
 
     def get(self, key, step, state, k, start, stop, *args) -> tuple:
@@ -187,37 +187,34 @@ class _BlockOutputs:
             if kept is not None:
                 self._kept.move_to_end(key)
                 return kept[0]
-            ready = self._computing.get(key)
-            if ready is None:
-                self._computing[key] = threading.Event()
-        if ready is not None:  # another thread computes this block: wait and retry
-            ready.wait()
-            return self.get(key, step, state, k, start, stop, *args)
+            pending = self._computing.get(key)
+            if pending is None:
+                self._computing[key] = _Pending()
+        if pending is not None:  # another thread computes this block: take its result
+            pending.ready.wait()
+            if pending.outputs is not None:
+                return pending.outputs
+            return self.get(key, step, state, k, start, stop, *args)  # it failed: try
+        outputs = None
         try:
-            outputs = tuple(step(state, k, start, stop, *args)[1:])
-            self._keep(key, outputs)
+            outputs = _read_only(tuple(step(state, k, start, stop, *args)[1:]))
+            self._keep(key, outputs, evict=True)
         finally:
             with self._lock:
-                self._computing.pop(key).set()
+                done = self._computing.pop(key)
+            done.outputs = outputs
+            done.ready.set()
         return outputs
 
     def offer(self, key, outputs: tuple) -> None:
         """Keep a block computed elsewhere (the state chain) if it fits without evicting."""
-        nbytes = _nbytes(outputs)
-        with self._lock:
-            if key in self._kept or self._bytes + nbytes > self.max_bytes:
-                return
-        self._keep(key, outputs)
+        self._keep(key, _read_only(outputs), evict=False)
 
-    def _keep(self, key, outputs: tuple) -> None:
-        for out in outputs:
-            if isinstance(out, np.ndarray):
-                out.flags.writeable = False
-        nbytes = _nbytes(outputs)
-        if nbytes > self.max_bytes:
-            return
+    def _keep(self, key, outputs: tuple, evict: bool) -> None:
+        nbytes = sum(out.nbytes for out in outputs if isinstance(out, np.ndarray))
         with self._lock:
-            if key in self._kept:
+            fits = self._bytes + nbytes <= self.max_bytes
+            if key in self._kept or nbytes > self.max_bytes or not (fits or evict):
                 return
             self._kept[key] = (outputs, nbytes)
             self._bytes += nbytes
@@ -231,8 +228,20 @@ class _BlockOutputs:
             self._bytes = 0
 
 
-def _nbytes(outputs: tuple) -> int:
-    return sum(out.nbytes for out in outputs if isinstance(out, np.ndarray))
+class _Pending:
+    """A block being computed: waiting readers take its outputs when it is ready."""
+
+    def __init__(self):
+        self.ready = threading.Event()
+        self.outputs = None
+
+
+def _read_only(outputs: tuple) -> tuple:
+    """Outputs as every reader gets them, kept or not: shared, so not writable."""
+    for out in outputs:
+        if isinstance(out, np.ndarray):
+            out.flags.writeable = False
+    return outputs
 
 
 #: Per process: a few blocks of every scan (traces of ~1500 cells are ~1.5 MB a block).

@@ -48,7 +48,7 @@ def radial_falloff(
 # The same field serves the ground truth, the excitation, the detection floor and each
 # worker's pixel kernel (five evaluations of a portable power per recording at build):
 # computed once per process.
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)
 def _radial_falloff(shape, pixel_size_um, falloff, exponent, center_offset_um) -> np.ndarray:
     height, width = shape
     cy = (height - 1) / 2 + center_offset_um[0] / pixel_size_um

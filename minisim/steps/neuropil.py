@@ -224,8 +224,8 @@ def spatial_components(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=2, typed=True)
 def _spatial_components(shape, sigma_px: float, n: int, seed: int) -> np.ndarray:
-    """The fields, computed once per process: the step's build reads them for the ground
-    truth and the pixel kernel's recipe again (a quarter second of blurring at 512 px)."""
+    """The fields, computed once per process: the ground truth's lazy crop and the pixel
+    kernel's recipe both read them (a quarter second of blurring at 512 px)."""
     fields = []
     for k in range(n):
         noise = stream(seed, KIND, "spatial", k).standard_normal(shape)
