@@ -7,6 +7,7 @@ methods) then checks that the step
 * builds lazily (nothing computes while ``simulate()`` builds the graph),
 * gives the same bytes whatever the chunking,
 * gives the same bytes on the threaded and the synchronous scheduler,
+* never writes into the arrays its kernels receive,
 * provides what it declares, with the dims and dtypes its quantities declare, and
 * is documented (a docstring, and an entry in the steps reference for built-ins).
 
@@ -28,6 +29,7 @@ import dask
 import numpy as np
 
 from .acquisition import Acquisition, ImageSensor, Optics
+from .engine.read_only import read_only_inputs
 from .spec import Spec
 from .steps import CellActivity, Composite, PlaceNeurons
 from .steps.base import StepSpec
@@ -88,6 +90,23 @@ class StepConformance:
         threads, sync = self._bytes(scheduler="threads"), self._bytes(scheduler="sync")
         changed = sorted(name for name in threads if threads[name] != sync[name])
         assert not changed, f"{self.step.kind}: the scheduler changed {changed}"
+
+    def test_kernels_leave_their_inputs_alone(self):
+        from .simulate import simulate
+
+        # Every array a kernel receives is a read-only view here, so a write into one
+        # raises whatever the chunking (outside this check, only shared blocks are).
+        with read_only_inputs(), dask.config.set(scheduler="sync"):
+            try:
+                simulate(self.spec(), chunks=7).dataset.compute()
+            except ValueError as error:
+                if "read-only" not in str(error):
+                    raise
+                raise AssertionError(
+                    f"{self.step.kind}: a kernel wrote into one of its inputs ({error}); "
+                    "kernels must return new arrays (values = values * gain, not "
+                    "values *= gain)"
+                ) from error
 
     def test_declared_outputs_are_in_the_recording_as_declared(self):
         from .simulate import simulate

@@ -82,3 +82,34 @@ def test_a_new_quantity_joins_the_known_ones_when_its_step_is_defined():
 
     assert quantity("contract_test_gain") is hint
     assert not _WithGain.writes_movie
+
+
+def _add_in_place(start, stop, frames, field):
+    frames += field  # the bug the check exists for: the block it was given changes
+    return frames
+
+
+def test_the_conformance_checks_catch_a_kernel_writing_into_its_input(monkeypatch):
+    from minisim import Leakage
+    from minisim.conformance import StepConformance
+    from minisim.steps import fields
+
+    monkeypatch.setattr(fields, "add_frames", _add_in_place)
+    check = type("TestInPlace", (StepConformance,), {"step": Leakage()})()
+    check.test_the_chunking_does_not_change_a_byte()  # the bug hides from the byte checks
+    with pytest.raises(AssertionError, match="leakage: a kernel wrote into one of its inputs"):
+        check.test_kernels_leave_their_inputs_alone()
+
+
+def test_without_the_check_graphs_hold_the_kernels_themselves():
+    from minisim.engine import map_ranges
+    from minisim.engine.read_only import ReadOnlyArguments, read_only_inputs
+
+    def layer_funcs(arr):
+        return {task[0] for task in arr.dask.layers[arr.name].values()}
+
+    plain = map_ranges("plain-check", _add_in_place, (3,), (), "f8")
+    assert layer_funcs(plain) == {_add_in_place}
+    with read_only_inputs():
+        checked = map_ranges("checked-check", _add_in_place, (3,), (), "f8")
+    assert all(isinstance(f, ReadOnlyArguments) for f in layer_funcs(checked))

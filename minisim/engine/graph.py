@@ -24,6 +24,7 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
 from .profile import timed
+from .read_only import guarded
 
 
 class RecomputedLayer(MaterializedLayer):
@@ -97,7 +98,7 @@ def recipe(prefix: str, func, *args, token=None) -> _Constant:
     hashes ``token`` when given (e.g. the step's JSON), else ``func`` and ``args``.
     """
     key = (f"{prefix}-{tokenize(func, *args) if token is None else tokenize(token)}",)
-    return _Constant(None, key, recipe=(timed(func, prefix), *args))
+    return _Constant(None, key, recipe=(guarded(timed(func, prefix)), *args))
 
 
 def as_delayed(arr: da.Array) -> Delayed:
@@ -152,7 +153,7 @@ def map_ranges(
     """
     chunks = tuple(int(c) for c in chunks)
     bounds = _offsets(chunks)
-    func = timed(func, name)  # itself unless a profile is being built
+    func = guarded(timed(func, name))  # itself unless profiled or checked
     dsk: dict = {}
     deps = []
     input_keys = []

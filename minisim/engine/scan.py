@@ -24,6 +24,7 @@ from dask.base import tokenize
 from .chunks import split_evenly
 from .graph import _Constant, align_blocks, layer_graph, register_constants
 from .profile import timed
+from .read_only import guarded
 
 #: Frames per scan block. Part of the output contract: changing it changes results.
 SCAN_BLOCK = 256
@@ -95,7 +96,7 @@ def scan(
     list of dask arrays, one per output, chunked on the block grid along the frame axis.
     """
     grid = split_evenly(n_frames, block)
-    step = timed(step, name)  # itself unless a profile is being built
+    step = guarded(timed(step, name))  # itself unless profiled or checked
     bounds = np.concatenate([[0], np.cumsum(grid)]).astype(int)
     state_name = f"{name}-state"
     dsk: dict = {}
@@ -103,7 +104,7 @@ def scan(
     init_key = (f"{name}-init",)
     if isinstance(init, tuple) and init and callable(init[0]):
         func, *init_args = init
-        dsk[init_key] = (timed(func, name), *register_constants(init_args, dsk, deps))
+        dsk[init_key] = (guarded(timed(func, name)), *register_constants(init_args, dsk, deps))
     else:
         dsk[init_key] = _Constant(init, init_key).task()
     consts = register_constants(constants, dsk, deps)
