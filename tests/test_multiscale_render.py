@@ -78,7 +78,7 @@ CANVASES = [(37, 53), (64, 31), (1, 9), (17, 1)]
 def backend(request, monkeypatch):
     if request.param == "numba":
         pytest.importorskip("numba")
-    monkeypatch.setenv("MINISIM_POISSON_BACKEND", request.param)
+    monkeypatch.setenv("MINISIM_KERNELS", request.param)
     compiled = multiscale._level_kernels() is not None
     assert compiled == (request.param == "numba")  # the switch really changes the path
     return request.param
@@ -106,7 +106,7 @@ def test_compiled_and_numpy_paths_agree_on_a_large_canvas(monkeypatch):
     weights = random_weights(fp.n_cells, 33, seed=4)
     outputs = {}
     for name in ("numba", "numpy"):
-        monkeypatch.setenv("MINISIM_POISSON_BACKEND", name)
+        monkeypatch.setenv("MINISIM_KERNELS", name)
         outputs[name] = fp.render(weights, np.float32)
     assert outputs["numba"].tobytes() == outputs["numpy"].tobytes()
     assert outputs["numba"].tobytes() == reference_render(fp, weights, np.float32).tobytes()

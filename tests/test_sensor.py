@@ -268,7 +268,7 @@ def test_compiled_and_numpy_readouts_give_identical_bytes(monkeypatch, shot_nois
     intensity = rng.uniform(-0.05, 1.0, (6, *shape)).astype(np.float32) ** 3 * 200
     outputs = {}
     for backend in ("numba", "numpy"):
-        monkeypatch.setenv("MINISIM_POISSON_BACKEND", backend)
+        monkeypatch.setenv("MINISIM_KERNELS", backend)
         outputs[backend] = digitize_frames(10, 16, intensity, ro)
     assert outputs["numba"].dtype == np.uint16
     assert 0 < (outputs["numba"] == 4095).mean() < 0.5  # the clip is exercised

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from .poisson import backend_name
+from .backend import compiled as compiled_kernels
 from .sparse import Footprints
 
 _OPERATOR_LOCK = threading.RLock()
@@ -97,7 +97,7 @@ class MultiScaleFootprints:
         order, one frame column at a time, so a pixel of a frame gets the same float
         operations whatever the other frames in the chunk are.
 
-        With numba (the switch of :func:`minisim.engine.poisson.backend_name`), a compiled
+        With numba (the switch of :mod:`minisim.engine.backend`), a compiled
         pass does each level's product, interpolation and sum at once and writes the
         pixels frame-major; without it SciPy's products do the same float operations in the
         same order (identical bytes), then a transpose.
@@ -245,8 +245,8 @@ _NO_INDEX = np.zeros(0, np.int32)
 
 
 def _level_kernels():
-    """The compiled level sums, or None for SciPy (the same switch as the Poisson sampler)."""
-    if backend_name() != "numba":
+    """The compiled level sums, or None for SciPy (:mod:`minisim.engine.backend`)."""
+    if not compiled_kernels():
         return None
     from . import _multiscale_numba
 

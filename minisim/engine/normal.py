@@ -28,7 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import portable_math as pm
-from .poisson import _backend, _log, _NumpyRounds, _unit
+from .backend import compiled as compiled_kernels
+from .poisson import _log, _unit
 from .rng import raw_words
 
 _LAYERS = 256
@@ -69,7 +70,7 @@ def standard_normal(n: int, generator: np.random.Generator, backend: str | None 
     (the same switch); both give the same bytes.
     """
     out = np.empty(n)
-    compiled = _backend(backend) is not _NumpyRounds
+    compiled = compiled_kernels(backend)
     words = raw_words(generator, compiled)
     if compiled:
         from . import _normal_numba

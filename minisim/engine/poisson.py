@@ -52,10 +52,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 
 import numpy as np
 
+from . import backend
 from . import portable_math as pm
 from .rng import raw_words
 
@@ -144,7 +144,7 @@ def poisson(mean: np.ndarray, generator: np.random.Generator, backend: str | Non
     generator : numpy.random.Generator
         The keyed stream to consume (its bit generator's raw 64-bit words).
     backend : "numba", "numpy" or None
-        None picks numba when installed (and ``MINISIM_POISSON_BACKEND`` does not say
+        None picks numba when installed (and ``MINISIM_KERNELS`` does not say
         otherwise). Both give the same bytes.
     """
     mean = np.ascontiguousarray(mean, dtype=np.float64)
@@ -161,30 +161,17 @@ def poisson(mean: np.ndarray, generator: np.random.Generator, backend: str | Non
 
 def available_backends() -> list[str]:
     """The backends that can run here: always numpy, numba when installed."""
-    try:
-        _numba_rounds()
-    except ImportError:
-        return ["numpy"]
-    return ["numba", "numpy"]
+    return ["numba", "numpy"] if backend.compiled("auto") else ["numpy"]
 
 
 def backend_name(name: str | None = None) -> str:
-    """ "numba" or "numpy": the backend :func:`poisson` runs with this ``backend`` argument."""
-    return "numpy" if _backend(name) is _NumpyRounds else "numba"
+    """ "numba" or "numpy": the backend :func:`poisson` runs with this ``backend`` argument
+    (the switch of every compiled kernel, :mod:`minisim.engine.backend`)."""
+    return backend.kernels_name(name)
 
 
 def _backend(name: str | None):
-    name = name or os.environ.get("MINISIM_POISSON_BACKEND") or "auto"
-    if name == "numpy":
-        return _NumpyRounds
-    try:
-        return _numba_rounds()
-    except ImportError:
-        if name == "numba":
-            raise ImportError(
-                'the compiled Poisson kernel needs numba: pip install "minisim[fast]"'
-            ) from None
-        return _NumpyRounds
+    return _numba_rounds() if backend.compiled(name) else _NumpyRounds
 
 
 def _invalid(mean: np.ndarray) -> ValueError:

@@ -219,10 +219,10 @@ def matmul(a, b) -> np.ndarray:
 
 
 def _compiled_matmul():
-    """The compiled product, or None for numpy (the samplers' backend switch)."""
-    from .poisson import backend_name
+    """The compiled product, or None for numpy (:mod:`minisim.engine.backend`)."""
+    from .backend import compiled
 
-    if backend_name() != "numba":
+    if not compiled():
         return None
     from . import _matmul_numba
 

@@ -32,7 +32,7 @@ from scipy.signal import lfilter
 from ..acquisition import Acquisition, NonNegativeFloat, PositiveFloat, ceil_px
 from ..engine import ScanOutput, Scene, constant, scan, stream
 from ..engine import portable_math as pm
-from ..engine.poisson import backend_name as poisson_backend
+from ..engine.backend import compiled as compiled_kernels
 from . import nonrigid_motion as nonrigid
 from .base import StepSpec, warn_spec
 
@@ -558,8 +558,8 @@ def shift_and_crop(
 
 
 def _compiled_shift():
-    """The compiled shift, or None for numpy (the samplers' backend switch)."""
-    if poisson_backend() != "numba":
+    """The compiled shift, or None for numpy (:mod:`minisim.engine.backend`)."""
+    if not compiled_kernels():
         return None
     from . import _motion_numba
 

@@ -15,8 +15,8 @@ from pydantic import model_validator
 
 from ..acquisition import Acquisition, ImageSensor, PositiveFloat
 from ..engine import Scene, constant, map_ranges, stream
+from ..engine.backend import compiled as compiled_kernels
 from ..engine.normal import standard_normal
-from ..engine.poisson import backend_name as poisson_backend
 from ..engine.poisson import poisson
 from .base import StepSpec, warn_spec
 from .detection import calcium_range, is_detectable, temporal_noise_e
@@ -362,8 +362,8 @@ def _flat_or_empty(field: np.ndarray | None) -> np.ndarray:
 
 
 def _readout_kernels():
-    """The compiled readout module, or None for numpy (same switch as the Poisson sampler)."""
-    if poisson_backend() != "numba":
+    """The compiled readout module, or None for numpy (:mod:`minisim.engine.backend`)."""
+    if not compiled_kernels():
         return None
     from . import _sensor_numba
 
