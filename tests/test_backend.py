@@ -29,6 +29,8 @@ def test_an_unknown_choice_names_the_variable_the_value_and_the_choices(monkeypa
     monkeypatch.setenv(backend.ENV, "cuda")
     with pytest.raises(ValueError, match=r"MINISIM_KERNELS='cuda'.*auto, numba, numpy"):
         backend.compiled()
+    with pytest.raises(ValueError, match=r"backend='gpu' is not a kernel choice"):
+        backend.compiled("gpu")
 
 
 def test_insisting_on_numba_without_it_says_how_to_install(monkeypatch):

@@ -24,9 +24,10 @@ def requested(name: str | None = None) -> str:
     """The choice in force: ``name`` when given, else the environment, else "auto"."""
     choice = name or os.environ.get(ENV) or os.environ.get(FORMER_ENV) or "auto"
     if choice not in CHOICES:
+        where = f"backend={name!r}" if name else f"{ENV}={choice!r}"
         raise ValueError(
-            f"{ENV}={choice!r} is not a kernel choice: use one of {', '.join(CHOICES)} "
-            "(unset it to use numba when installed)"
+            f"{where} is not a kernel choice: use one of {', '.join(CHOICES)} "
+            "(or leave it unset to use numba when installed)"
         )
     return choice
 
