@@ -22,7 +22,7 @@ from . import poisson as P
 # numba's cache, so they travel as arguments), and numba's on-disk cache keys a compiled
 # function on THIS file only: a table changed in poisson.py would keep running stale. So
 # this file names the tables it was compiled for, and changing them means changing it.
-TABLES_FINGERPRINT = "275d3f29369f446c"
+TABLES_FINGERPRINT = "4a29defcb4830281"
 if P.tables_fingerprint() != TABLES_FINGERPRINT:
     raise RuntimeError(
         "the Poisson tables changed: set TABLES_FINGERPRINT in _poisson_numba.py to "
@@ -49,6 +49,10 @@ _EXPONENT_BITS, _FRACTION_BITS = np.uint64(0x7FF), np.uint64(0x000F_FFFF_FFFF_FF
 _SLOT_SHIFT = np.uint64(52 - (LOG_SLOTS.bit_length() - 1))
 assert 1 << (LOG_SLOTS.bit_length() - 1) == LOG_SLOTS, "LOG_SLOTS must be a power of two"
 _HALF_BITS = np.uint64(0x3FE0_0000_0000_0000)  # the exponent field of [½, 1)
+V_LOW_MASK = np.uint64(P._V_LOW_MASK)
+V_SHIFT_TOP = np.uint64(53 - P._V_LOW_BITS)
+V_SHIFT_REST = np.uint64(64 - (53 - P._V_LOW_BITS))
+V_R_SCALED_SLOPE, V_R_SCALED_OFFSET = P._V_R_SCALED_SLOPE, P._V_R_SCALED_OFFSET
 
 
 @intrinsic
@@ -160,26 +164,57 @@ def _ptrs(mean, u, v):
 
 
 @_jit
-def _first(mean, words, out, rejected, grid_cdf, grid_guide):
-    n_rejected = 0
-    n_rejection = 0
+def _complete_v(first, second):
+    top = (first & V_LOW_MASK) << V_SHIFT_TOP
+    return float(top | (second >> V_SHIFT_REST)) * TO_UNIT
+
+
+@_jit
+def _ptrs_sure(mean, u, v_top):
+    """k for u, and whether PTRS accepts it whatever v's bits below its top 11."""
+    root = math.sqrt(mean)
+    b = 0.931 + 2.53 * root
+    a = -0.059 + 0.02483 * b
+    centred = u - 0.5
+    us = 0.5 - abs(centred)
+    k = math.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
+    b2 = b - 2.0
+    sure = (us >= 0.07) & ((v_top + 1.0) * b2 <= V_R_SCALED_SLOPE * b2 - V_R_SCALED_OFFSET)
+    return k, sure
+
+
+@_jit
+def _first(mean, words, out, pending, grid_cdf, grid_guide):
+    n_pending = 0
     for i in range(mean.size):
         m = mean[i]
         if not (m >= 0.0 and m <= MAX_MEAN):
             return -1 - i
-        u = _unit(words[i])
+        w = words[i]
+        u = _unit(w)
         if m < LIMIT:
             out[i] = _invert(m, u, grid_cdf, grid_guide)
         else:
-            v = _unit(words[mean.size + n_rejection])
-            n_rejection += 1
-            k = _ptrs(m, u, v)
-            # No branch on acceptance (unpredictable): a rejected value's slot in ``out``
-            # is overwritten by a later round, an accepted one's entry in ``rejected`` by
-            # the next rejected value.
+            k, sure = _ptrs_sure(m, u, float(w & V_LOW_MASK))
+            # No branch on the outcome (unpredictable): an undecided value's slot in
+            # ``out`` is overwritten by a later round, a decided one's entry in
+            # ``pending`` by the next undecided value.
             out[i] = k
-            rejected[n_rejected] = i
-            n_rejected += k < 0.0
+            pending[n_pending] = i
+            n_pending += not sure
+    return n_pending
+
+
+@_jit
+def _complete(mean, pending, first, words, out, rejected):
+    n_rejected = 0
+    for j in range(pending.size):
+        i = pending[j]
+        w = first[i]
+        k = _ptrs(mean[i], _unit(w), _complete_v(w, words[j]))
+        out[i] = k
+        rejected[n_rejected] = i
+        n_rejected += k < 0.0
     return n_rejected
 
 
@@ -188,7 +223,8 @@ def _retry(mean, pending, words, out, rejected):
     n_rejected = 0
     for j in range(pending.size):
         i = pending[j]
-        k = _ptrs(mean[i], _unit(words[2 * j]), _unit(words[2 * j + 1]))
+        w = words[2 * j]
+        k = _ptrs(mean[i], _unit(w), _complete_v(w, words[2 * j + 1]))
         out[i] = k
         rejected[n_rejected] = i
         n_rejected += k < 0.0
@@ -198,11 +234,16 @@ def _retry(mean, pending, words, out, rejected):
 class Rounds:
     @staticmethod
     def first(mean, words, out):
-        rejected = np.empty(mean.size, np.intp)
-        n = _first(mean, words, out, rejected, P._GRID_CDF, P._GRID_GUIDE)
+        pending = np.empty(mean.size, np.intp)
+        n = _first(mean, words, out, pending, P._GRID_CDF, P._GRID_GUIDE)
         if n < 0:
             raise P._invalid(mean)
-        return rejected[:n].copy()
+        return pending[:n].copy()
+
+    @staticmethod
+    def complete(mean, pending, first, words, out):
+        rejected = np.empty(pending.size, np.intp)
+        return rejected[: _complete(mean, pending, first, words, out, rejected)]
 
     @staticmethod
     def retry(mean, pending, words, out):

@@ -71,6 +71,13 @@ _BELOW_ONE = 1.0 - 2.0**-53  # the largest double below 1
 #: rounding of 1 − δ is ≤ 2^−54 and the series' error a few 2^−54 (checked in the tests).
 _SURELY_BELOW_EXP = 2.0**-50
 _HALF_LOG_2PI = 0.91893853320467274178  # log(2π)/2
+#: PTRS's v takes its top bits from the low bits of u's word (u uses the top 53), so most
+#: values are accepted from that one word; the second word only completes v when needed.
+_V_LOW_BITS = 11
+_V_LOW_MASK = (1 << _V_LOW_BITS) - 1
+#: 2^11·v_r·(b − 2) = 2^11·0.9277·(b − 2) − 2^11·3.6224 (scaling by 2^11 is exact).
+_V_R_SCALED_SLOPE = 0.9277 * 2.0**_V_LOW_BITS
+_V_R_SCALED_OFFSET = 3.6224 * 2.0**_V_LOW_BITS
 _LN2 = 0.6931471805599453
 
 # Tables (built once from portable_math, so they are the same on every CPU):
@@ -127,7 +134,8 @@ def tables_fingerprint() -> str:
         np.array(_LOG1P_SMALL), _LOG_FACTORIAL, np.array(_STIRLING),
         np.array([INVERSION_LIMIT, _GRID_STEPS_PER_UNIT, _CDF_LENGTH, _GUIDE_BUCKETS,
                   _LOG_SLOTS, _STIRLING_FROM, MAX_MEAN, _TO_UNIT, _LN2, _HALF_LOG_2PI,
-                  _BELOW_ONE, _SURELY_BELOW_EXP]),
+                  _BELOW_ONE, _SURELY_BELOW_EXP, _V_LOW_BITS, _V_R_SCALED_SLOPE,
+                  _V_R_SCALED_OFFSET]),
     )  # fmt: skip
     for part in parts:
         digest.update(np.ascontiguousarray(part).tobytes())
@@ -152,8 +160,9 @@ def poisson(mean: np.ndarray, generator: np.random.Generator, backend: str | Non
     out = np.empty_like(flat)
     rounds = _backend(backend)
     words = raw_words(generator, rounds is not _NumpyRounds)
-    n_rejection = int(np.count_nonzero(flat >= INVERSION_LIMIT))
-    pending = rounds.first(flat, words(flat.size + n_rejection), out)
+    first = words(flat.size)
+    pending = rounds.first(flat, first, out)
+    pending = rounds.complete(flat, pending, first, words(pending.size), out)
     while pending.size:
         pending = rounds.retry(flat, pending, words(2 * pending.size), out)
     return out.reshape(mean.shape)
@@ -283,6 +292,33 @@ def _invert_numpy(mean: np.ndarray, u: np.ndarray) -> np.ndarray:
     return counts
 
 
+def _low_bits(words: np.ndarray) -> np.ndarray:
+    """The word's low bits that _unit drops, as a float: the top bits of PTRS's v."""
+    return (words & np.uint64(_V_LOW_MASK)).astype(np.float64)
+
+
+def _complete_v(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """v in [0, 1) on the 2^-53 grid: its top 11 bits are the first word's low bits (which
+    u does not use), its other 42 the second word's top bits; exact in float64."""
+    top = (first & np.uint64(_V_LOW_MASK)) << np.uint64(53 - _V_LOW_BITS)
+    return (top | (second >> np.uint64(64 - (53 - _V_LOW_BITS)))).astype(np.float64) * _TO_UNIT
+
+
+def _ptrs_sure_numpy(mean: np.ndarray, u: np.ndarray, v_top: np.ndarray):
+    """PTRS's k for u, and whether its fast acceptance (us ≥ 0.07, v ≤ v_r) holds whatever
+    v's lower 42 bits: v < (v_top + 1)/2^11 ≤ v_r, compared without v_r's division."""
+    root = np.sqrt(mean)
+    b = 0.931 + 2.53 * root
+    a = -0.059 + 0.02483 * b
+    centred = u - 0.5
+    us = 0.5 - np.abs(centred)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
+    b2 = b - 2.0
+    sure = (us >= 0.07) & ((v_top + 1.0) * b2 <= _V_R_SCALED_SLOPE * b2 - _V_R_SCALED_OFFSET)
+    return k, sure
+
+
 def _ptrs_numpy(mean: np.ndarray, u: np.ndarray, v: np.ndarray):
     """One PTRS attempt per value: (k, accepted)."""
     root = np.sqrt(mean)
@@ -307,17 +343,27 @@ def _ptrs_numpy(mean: np.ndarray, u: np.ndarray, v: np.ndarray):
 class _NumpyRounds:
     @staticmethod
     def first(mean, words, out):
+        """Round 0: one word per value; returns the values PTRS could not yet decide."""
         if not ((mean >= 0) & (mean <= MAX_MEAN)).all():
             raise _invalid(mean)
-        u = _unit(words[: mean.size])
+        u = _unit(words)
         small = mean < INVERSION_LIMIT
         out[small] = _invert_numpy(mean[small], u[small])
         idx = np.flatnonzero(~small)
-        return _NumpyRounds._attempt(mean, idx, u[idx], _unit(words[mean.size :]), out)
+        k, sure = _ptrs_sure_numpy(mean[idx], u[idx], _low_bits(words[idx]))
+        out[idx[sure]] = k[sure]
+        return idx[~sure]
+
+    @staticmethod
+    def complete(mean, pending, first, words, out):
+        """Round 1: each undecided value completes its v with one word, in index order."""
+        w = first[pending]
+        return _NumpyRounds._attempt(mean, pending, _unit(w), _complete_v(w, words), out)
 
     @staticmethod
     def retry(mean, pending, words, out):
-        return _NumpyRounds._attempt(mean, pending, _unit(words[0::2]), _unit(words[1::2]), out)
+        w = words[0::2]
+        return _NumpyRounds._attempt(mean, pending, _unit(w), _complete_v(w, words[1::2]), out)
 
     @staticmethod
     def _attempt(mean, idx, u, v, out):
