@@ -22,7 +22,7 @@ from . import poisson as P
 # numba's cache, so they travel as arguments), and numba's on-disk cache keys a compiled
 # function on THIS file only: a table changed in poisson.py would keep running stale. So
 # this file names the tables it was compiled for, and changing them means changing it.
-TABLES_FINGERPRINT = "4a29defcb4830281"
+TABLES_FINGERPRINT = "fd19b62ed0cca289"
 if P.tables_fingerprint() != TABLES_FINGERPRINT:
     raise RuntimeError(
         "the Poisson tables changed: set TABLES_FINGERPRINT in _poisson_numba.py to "
@@ -37,19 +37,20 @@ LOG_FACTORIAL = P._LOG_FACTORIAL
 INV_CENTRE, LOG_CENTRE = P._INV_CENTRE, P._LOG_CENTRE
 EXP_SMALL, LOG1P_SMALL = np.array(P._EXP_SMALL), np.array(P._LOG1P_SMALL)
 STIRLING = np.array(P._STIRLING)
+SQUEEZE_SIZE, SQUEEZE_MARGIN = float(P._SQUEEZE_SIZE), P._SQUEEZE_MARGIN
 
 _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
 
-#: PTRS accepts at once when v ≤ v_r(λ); the computed v_r only grows with λ (every step is a
-#: correctly rounded, hence monotone, operation), so v_r at the limit is a lower bound that
-#: decides most values without v_r's division, with the same decisions.
-V_R_AT_LIMIT = 0.9277 - 3.6224 / ((0.931 + 2.53 * math.sqrt(LIMIT)) - 2.0)
 _EXPONENT_BITS, _FRACTION_BITS = np.uint64(0x7FF), np.uint64(0x000F_FFFF_FFFF_FFFF)
 #: The table slot is the fraction's top log2(LOG_SLOTS) bits.
 _SLOT_SHIFT = np.uint64(52 - (LOG_SLOTS.bit_length() - 1))
 assert 1 << (LOG_SLOTS.bit_length() - 1) == LOG_SLOTS, "LOG_SLOTS must be a power of two"
 _HALF_BITS = np.uint64(0x3FE0_0000_0000_0000)  # the exponent field of [½, 1)
 V_LOW_MASK = np.uint64(P._V_LOW_MASK)
+FAST_LOG_SLOTS, THIRD = P._FAST_LOG_SLOTS, P._THIRD
+FAST_INV_CENTRE, FAST_LOG_CENTRE = P._FAST_INV_CENTRE, P._FAST_LOG_CENTRE
+_FAST_SLOT_SHIFT = np.uint64(52 - (FAST_LOG_SLOTS.bit_length() - 1))
+_ONE_BITS = np.uint64(0x3FF0_0000_0000_0000)  # the exponent field of [1, 2)
 V_SHIFT_TOP = np.uint64(53 - P._V_LOW_BITS)
 V_SHIFT_REST = np.uint64(64 - (53 - P._V_LOW_BITS))
 V_R_SCALED_SLOPE, V_R_SCALED_OFFSET = P._V_R_SCALED_SLOPE, P._V_R_SCALED_OFFSET
@@ -99,6 +100,17 @@ def _log(x):
 
 
 @_jit
+def _log_fast(x):
+    if x == 0.0:
+        return -np.inf
+    bits = _bits(x)  # x normal: its exponent field is e + 1023 with m in [1, 2)
+    e = float(np.intp((bits >> np.uint64(52)) & _EXPONENT_BITS) - 1023)
+    slot = np.intp((bits >> _FAST_SLOT_SHIFT) & np.uint64(FAST_LOG_SLOTS - 1))
+    r = _from_bits((bits & _FRACTION_BITS) | _ONE_BITS) * FAST_INV_CENTRE[slot] - 1.0
+    return (e * LN2 + FAST_LOG_CENTRE[slot]) + r * (1.0 - r * (0.5 - r * THIRD))
+
+
+@_jit
 def _exact_test(mean, k, q):
     if k < STIRLING_FROM:
         return _log(q) <= (k * _log(mean) - mean) - LOG_FACTORIAL[int(k)]
@@ -144,23 +156,33 @@ def _invert(mean, u, grid_cdf, grid_guide):
 
 
 @_jit
-def _ptrs(mean, u, v):
-    """One attempt: k, or −1 when rejected."""
+def _ptrs(mean, u, v, log_factorial):
+    """One full attempt: (k, q) with k = −1 when rejected, −2 when the squeeze leaves the
+    decision to the exact test (about one attempt in a million; the caller runs it). Every
+    outcome is computed and selected without branches: they would be unpredictable."""
     root = math.sqrt(mean)
     b = 0.931 + 2.53 * root
     a = -0.059 + 0.02483 * b
     centred = u - 0.5
     us = 0.5 - abs(centred)
     k = math.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
-    if us >= 0.07 and (v <= V_R_AT_LIMIT or v <= 0.9277 - 3.6224 / (b - 2.0)):
-        return k
-    if us == 0.0 or (us < 0.013 and v > us):
-        return -1.0
-    if k < 0.0:
-        return -1.0
-    inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
-    q = (v * inv_alpha) / (a / (us * us) + b)
-    return k if _exact_test(mean, k, q) else -1.0
+    b2 = b - 2.0
+    fast = (us >= 0.07) & (v * b2 <= 0.9277 * b2 - 3.6224)
+    hopeless = (us == 0.0) | ((us < 0.013) & (v > us)) | (k < 0.0)
+    # q = v/(α(a/us² + b)) with 1/α = 1.1239 + 1.1328/(b − 3.4), as a ratio without divisions.
+    b34, us2 = b - 3.4, us * us
+    numerator = (v * us2) * (1.1239 * b34 + 1.1328)
+    denominator = b34 * (a + b * us2)
+    tabled = (mean < SQUEEZE_SIZE) & (k < SQUEEZE_SIZE)
+    slot = int(min(max(k, 0.0), SQUEEZE_SIZE - 1.0))
+    log_p = (k * _log_fast(mean) - mean) - log_factorial[slot]
+    gap = (_log_fast(numerator) - _log_fast(denominator)) - log_p
+    yes = fast | ((not hopeless) & tabled & (gap <= -SQUEEZE_MARGIN))
+    no = (not fast) & (hopeless | (tabled & (gap > SQUEEZE_MARGIN)))
+    outcome = -2.0
+    outcome = -1.0 if no else outcome
+    outcome = k if yes else outcome
+    return outcome, k, numerator / denominator
 
 
 @_jit
@@ -184,7 +206,7 @@ def _ptrs_sure(mean, u, v_top):
 
 
 @_jit
-def _first(mean, words, out, pending, grid_cdf, grid_guide):
+def _first(mean, words, out, pending, held, grid_cdf, grid_guide):
     n_pending = 0
     for i in range(mean.size):
         m = mean[i]
@@ -197,34 +219,38 @@ def _first(mean, words, out, pending, grid_cdf, grid_guide):
         else:
             k, sure = _ptrs_sure(m, u, float(w & V_LOW_MASK))
             # No branch on the outcome (unpredictable): an undecided value's slot in
-            # ``out`` is overwritten by a later round, a decided one's entry in
-            # ``pending`` by the next undecided value.
+            # ``out`` is overwritten by a later round, a decided one's entries in
+            # ``pending`` and ``held`` by the next undecided value.
             out[i] = k
             pending[n_pending] = i
+            held[n_pending] = w
             n_pending += not sure
     return n_pending
 
 
 @_jit
-def _complete(mean, pending, first, words, out, rejected):
-    n_rejected = 0
-    for j in range(pending.size):
-        i = pending[j]
-        w = first[i]
-        k = _ptrs(mean[i], _unit(w), _complete_v(w, words[j]))
+def _restart(mean, idx, words, out, pending, held):
+    n_pending = 0
+    for j in range(idx.size):
+        i = idx[j]
+        w = words[j]
+        k, sure = _ptrs_sure(mean[i], _unit(w), float(w & V_LOW_MASK))
         out[i] = k
-        rejected[n_rejected] = i
-        n_rejected += k < 0.0
-    return n_rejected
+        pending[n_pending] = i
+        held[n_pending] = w
+        n_pending += not sure
+    return n_pending
 
 
 @_jit
-def _retry(mean, pending, words, out, rejected):
+def _complete(mean, pending, held, words, out, rejected, log_factorial):
     n_rejected = 0
     for j in range(pending.size):
         i = pending[j]
-        w = words[2 * j]
-        k = _ptrs(mean[i], _unit(w), _complete_v(w, words[2 * j + 1]))
+        w = held[j]
+        k, candidate, q = _ptrs(mean[i], _unit(w), _complete_v(w, words[j]), log_factorial)
+        if k == -2.0:  # rare: the squeeze could not decide
+            k = candidate if _exact_test(mean[i], candidate, q) else -1.0
         out[i] = k
         rejected[n_rejected] = i
         n_rejected += k < 0.0
@@ -234,18 +260,20 @@ def _retry(mean, pending, words, out, rejected):
 class Rounds:
     @staticmethod
     def first(mean, words, out):
-        pending = np.empty(mean.size, np.intp)
-        n = _first(mean, words, out, pending, P._GRID_CDF, P._GRID_GUIDE)
+        pending, held = np.empty(mean.size, np.intp), np.empty(mean.size, np.uint64)
+        n = _first(mean, words, out, pending, held, P._GRID_CDF, P._GRID_GUIDE)
         if n < 0:
             raise P._invalid(mean)
-        return pending[:n].copy()
+        return pending[:n].copy(), held[:n].copy()
 
     @staticmethod
-    def complete(mean, pending, first, words, out):
-        rejected = np.empty(pending.size, np.intp)
-        return rejected[: _complete(mean, pending, first, words, out, rejected)]
+    def restart(mean, idx, words, out):
+        pending, held = np.empty(idx.size, np.intp), np.empty(idx.size, np.uint64)
+        n = _restart(mean, idx, words, out, pending, held)
+        return pending[:n], held[:n]
 
     @staticmethod
-    def retry(mean, pending, words, out):
+    def complete(mean, pending, held, words, out):
         rejected = np.empty(pending.size, np.intp)
-        return rejected[: _retry(mean, pending, words, out, rejected)]
+        n = _complete(mean, pending, held, words, out, rejected, P._LOG_FACTORIAL_TABLE)
+        return rejected[:n]

@@ -124,6 +124,31 @@ _LOG_FACTORIAL = np.array([pm.log(float(math.factorial(k))) for k in range(_STIR
 # Stirling series of log Γ(x) − ((x − ½)log x − x + ½log 2π), in 1/x² after a factor 1/x:
 # B₂ₙ / (2n(2n−1)); at x ≥ 30 the first omitted term is below 1e−19.
 _STIRLING = [1.0 / 12.0, -1.0 / 360.0, 1.0 / 1260.0, -1.0 / 1680.0, 1.0 / 1188.0]
+#: PTRS's squeeze in log: for λ and k below this size, log p(k) ≈ k·log λ − λ − log k!
+#: with log k! from a table, within _SQUEEZE_MARGIN (rounding errors stay below 1e−9, see
+#: _squeeze_table); only the attempts closer than that to the boundary take the exact test.
+_SQUEEZE_SIZE = 2**14
+_SQUEEZE_MARGIN = 2.0**-20
+
+
+def _squeeze_table() -> np.ndarray:
+    """log k! for k < _SQUEEZE_SIZE: exact below _STIRLING_FROM, else Stirling's series
+    (truncation < 1e−19) with portable logs (a few ulp): errors ≪ 1e−9 (checked in tests)."""
+    x = np.arange(_STIRLING_FROM, _SQUEEZE_SIZE) + 1.0
+    inv = 1.0 / x
+    series = pm._horner(inv * inv, _STIRLING) * inv
+    large = (((x - 0.5) * pm.log(x)) - x) + (_HALF_LOG_2PI + series)
+    return np.concatenate([_LOG_FACTORIAL, large])
+
+
+_LOG_FACTORIAL_TABLE = _squeeze_table()
+#: The squeeze's log: x = 2^e·m, m in [1, 2), c_j the centre of m's slot (its top 10
+#: fraction bits), log x = e·ln 2 + log c_j + log1p(r), r = m/c_j − 1, |r| ≤ 2^−11, and
+#: log1p(r) ≈ r − r²/2 + r³/3 (error ≤ r⁴/4 ≤ 2^−46): three dependent steps, not seven.
+_FAST_LOG_SLOTS = 1024
+_FAST_INV_CENTRE = 1.0 / (1.0 + (np.arange(_FAST_LOG_SLOTS) + 0.5) / _FAST_LOG_SLOTS)
+_FAST_LOG_CENTRE = -pm.log(_FAST_INV_CENTRE)
+_THIRD = 1.0 / 3.0
 
 
 def tables_fingerprint() -> str:
@@ -131,11 +156,13 @@ def tables_fingerprint() -> str:
     digest = hashlib.sha256()
     parts = (
         _GRID_CDF, _GRID_GUIDE, np.array(_EXP_SMALL), _INV_CENTRE, _LOG_CENTRE,
-        np.array(_LOG1P_SMALL), _LOG_FACTORIAL, np.array(_STIRLING),
+        np.array(_LOG1P_SMALL), _LOG_FACTORIAL, np.array(_STIRLING), _LOG_FACTORIAL_TABLE,
+        _FAST_INV_CENTRE, _FAST_LOG_CENTRE,
         np.array([INVERSION_LIMIT, _GRID_STEPS_PER_UNIT, _CDF_LENGTH, _GUIDE_BUCKETS,
                   _LOG_SLOTS, _STIRLING_FROM, MAX_MEAN, _TO_UNIT, _LN2, _HALF_LOG_2PI,
                   _BELOW_ONE, _SURELY_BELOW_EXP, _V_LOW_BITS, _V_R_SCALED_SLOPE,
-                  _V_R_SCALED_OFFSET]),
+                  _V_R_SCALED_OFFSET, _SQUEEZE_SIZE, _SQUEEZE_MARGIN, _FAST_LOG_SLOTS,
+                  _THIRD]),
     )  # fmt: skip
     for part in parts:
         digest.update(np.ascontiguousarray(part).tobytes())
@@ -160,11 +187,10 @@ def poisson(mean: np.ndarray, generator: np.random.Generator, backend: str | Non
     out = np.empty_like(flat)
     rounds = _backend(backend)
     words = raw_words(generator, rounds is not _NumpyRounds)
-    first = words(flat.size)
-    pending = rounds.first(flat, first, out)
-    pending = rounds.complete(flat, pending, first, words(pending.size), out)
+    pending, held = rounds.first(flat, words(flat.size), out)
     while pending.size:
-        pending = rounds.retry(flat, pending, words(2 * pending.size), out)
+        rejected = rounds.complete(flat, pending, held, words(pending.size), out)
+        pending, held = rounds.restart(flat, rejected, words(rejected.size), out)
     return out.reshape(mean.shape)
 
 
@@ -222,6 +248,16 @@ def _log(x: np.ndarray) -> np.ndarray:
     slot = np.clip(slot, 0, _LOG_SLOTS - 1)  # x = 0 gives m = 0
     r = m * _INV_CENTRE[slot] - 1.0
     out = e * _LN2 + (_LOG_CENTRE[slot] + r * _horner(r, _LOG1P_SMALL))
+    return np.where(x == 0.0, -np.inf, out)
+
+
+def _log_fast(x: np.ndarray) -> np.ndarray:
+    """log x within 1e−13 for x ≥ 0 normal or 0 (−inf), for the squeeze only."""
+    m, e = np.frexp(x)  # m in [½, 1): 2m in [1, 2) exactly
+    slot = (np.floor(m * (2.0 * _FAST_LOG_SLOTS)) - _FAST_LOG_SLOTS).astype(np.intp)
+    slot = np.clip(slot, 0, _FAST_LOG_SLOTS - 1)  # x = 0 gives m = 0
+    r = (m * 2.0) * _FAST_INV_CENTRE[slot] - 1.0
+    out = ((e - 1.0) * _LN2 + _FAST_LOG_CENTRE[slot]) + r * (1.0 - r * (0.5 - r * _THIRD))
     return np.where(x == 0.0, -np.inf, out)
 
 
@@ -320,56 +356,60 @@ def _ptrs_sure_numpy(mean: np.ndarray, u: np.ndarray, v_top: np.ndarray):
 
 
 def _ptrs_numpy(mean: np.ndarray, u: np.ndarray, v: np.ndarray):
-    """One PTRS attempt per value: (k, accepted)."""
+    """One full PTRS attempt per value: (k, accepted)."""
     root = np.sqrt(mean)
     b = 0.931 + 2.53 * root
     a = -0.059 + 0.02483 * b
-    v_r = 0.9277 - 3.6224 / (b - 2.0)
     centred = u - 0.5
     us = 0.5 - np.abs(centred)
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
-    accepted = (us >= 0.07) & (v <= v_r)
-    undecided = ~accepted & (us > 0.0) & ~((us < 0.013) & (v > us)) & (k >= 0.0)
-    idx = np.flatnonzero(undecided)
-    if idx.size:
-        b_i, us_i = b[idx], us[idx]
-        inv_alpha = 1.1239 + 1.1328 / (b_i - 3.4)
-        q = (v[idx] * inv_alpha) / (a[idx] / (us_i * us_i) + b_i)
-        accepted[idx] = _exact_test(mean[idx], k[idx], q)
+    b2 = b - 2.0
+    fast = (us >= 0.07) & (v * b2 <= 0.9277 * b2 - 3.6224)
+    hopeless = (us == 0.0) | ((us < 0.013) & (v > us)) | (k < 0.0)
+    # q = v/(α(a/us² + b)), 1/α = 1.1239 + 1.1328/(b − 3.4): a ratio, logged part by part.
+    b34, us2 = b - 3.4, us * us
+    numerator = (v * us2) * (1.1239 * b34 + 1.1328)
+    denominator = b34 * (a + b * us2)
+    tabled = (mean < _SQUEEZE_SIZE) & (k < _SQUEEZE_SIZE)
+    slot = np.clip(k, 0.0, _SQUEEZE_SIZE - 1.0).astype(np.intp)
+    log_p = (k * _log_fast(mean) - mean) - _LOG_FACTORIAL_TABLE[slot]
+    gap = (_log_fast(numerator) - _log_fast(denominator)) - log_p
+    yes = fast | (~hopeless & tabled & (gap <= -_SQUEEZE_MARGIN))
+    no = ~fast & (hopeless | (tabled & (gap > _SQUEEZE_MARGIN)))
+    accepted = yes
+    unsure = np.flatnonzero(~yes & ~no)
+    if unsure.size:
+        q = numerator[unsure] / denominator[unsure]
+        accepted[unsure] = _exact_test(mean[unsure], k[unsure], q)
     return k, accepted
 
 
 class _NumpyRounds:
     @staticmethod
     def first(mean, words, out):
-        """Round 0: one word per value; returns the values PTRS could not yet decide."""
+        """Round 0: one word per value; returns the values PTRS could not yet decide, with
+        their words."""
         if not ((mean >= 0) & (mean <= MAX_MEAN)).all():
             raise _invalid(mean)
-        u = _unit(words)
         small = mean < INVERSION_LIMIT
-        out[small] = _invert_numpy(mean[small], u[small])
-        idx = np.flatnonzero(~small)
-        k, sure = _ptrs_sure_numpy(mean[idx], u[idx], _low_bits(words[idx]))
+        out[small] = _invert_numpy(mean[small], _unit(words[small]))
+        return _NumpyRounds.restart(mean, np.flatnonzero(~small), words[~small], out)
+
+    @staticmethod
+    def restart(mean, idx, words, out):
+        """A new PTRS attempt for each value, from one word each (in index order)."""
+        k, sure = _ptrs_sure_numpy(mean[idx], _unit(words), _low_bits(words))
         out[idx[sure]] = k[sure]
-        return idx[~sure]
+        return idx[~sure], words[~sure]
 
     @staticmethod
-    def complete(mean, pending, first, words, out):
-        """Round 1: each undecided value completes its v with one word, in index order."""
-        w = first[pending]
-        return _NumpyRounds._attempt(mean, pending, _unit(w), _complete_v(w, words), out)
-
-    @staticmethod
-    def retry(mean, pending, words, out):
-        w = words[0::2]
-        return _NumpyRounds._attempt(mean, pending, _unit(w), _complete_v(w, words[1::2]), out)
-
-    @staticmethod
-    def _attempt(mean, idx, u, v, out):
-        k, accepted = _ptrs_numpy(mean[idx], u, v)
-        out[idx[accepted]] = k[accepted]
-        return idx[~accepted]
+    def complete(mean, pending, held, words, out):
+        """Each undecided value completes its v with one word, in index order; returns the
+        rejected ones."""
+        k, accepted = _ptrs_numpy(mean[pending], _unit(held), _complete_v(held, words))
+        out[pending[accepted]] = k[accepted]
+        return pending[~accepted]
 
 
 # ------------------------------------------------------------------ numba backend
