@@ -165,14 +165,21 @@ def _invert(mean, u, grid_cdf, grid_guide):
 @_jit
 def _ptrs(mean, u, v, log_factorial):
     """One full attempt: (k, q) with k = −1 when rejected, −2 when the squeeze leaves the
-    decision to the exact test (about one attempt in a million; the caller runs it). Every
-    outcome is computed and selected without branches: they would be unpredictable."""
-    root = math.sqrt(mean)
-    b = 0.931 + 2.53 * root
+    decision to the exact test (about one attempt in a million; the caller runs it)."""
+    b = 0.931 + 2.53 * math.sqrt(mean)
     a = -0.059 + 0.02483 * b
     centred = u - 0.5
     us = 0.5 - abs(centred)
     k = math.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
+    return _ptrs_decide(mean, b, us, k, v, log_factorial)
+
+
+@_jit
+def _ptrs_decide(mean, b, us, k, v, log_factorial):
+    """The decision on k = PTRS's candidate for u (us = ½ − |u − ½|, b from λ, as the
+    round that drew u computed them). Every outcome is computed and selected without
+    branches: they would be unpredictable."""
+    a = -0.059 + 0.02483 * b
     b2 = b - 2.0
     fast = (us >= 0.07) & (v * b2 <= 0.9277 * b2 - 3.6224)
     hopeless = (us == 0.0) | ((us < 0.013) & (v > us)) | (k < 0.0)
@@ -209,11 +216,11 @@ def _ptrs_sure(mean, u, v_top):
     k = math.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
     b2 = b - 2.0
     sure = (us >= 0.07) & ((v_top + 1.0) * b2 <= V_R_SCALED_SLOPE * b2 - V_R_SCALED_OFFSET)
-    return k, sure
+    return k, sure, b
 
 
 @_jit
-def _first(mean, words, out, pending, held, grid_cdf, grid_guide):
+def _first(mean, words, out, pending, held, held_b, grid_cdf, grid_guide):
     n_pending = 0
     for i in range(mean.size):
         m = mean[i]
@@ -224,38 +231,44 @@ def _first(mean, words, out, pending, held, grid_cdf, grid_guide):
         if m < LIMIT:
             out[i] = _invert(m, u, grid_cdf, grid_guide)
         else:
-            k, sure = _ptrs_sure(m, u, float(w & V_LOW_MASK))
+            k, sure, b = _ptrs_sure(m, u, float(w & V_LOW_MASK))
             # No branch on the outcome (unpredictable): an undecided value's slot in
             # ``out`` is overwritten by a later round, a decided one's entries in
             # ``pending`` and ``held`` by the next undecided value.
             out[i] = k
             pending[n_pending] = i
             held[n_pending] = w
+            held_b[n_pending] = b
             n_pending += not sure
     return n_pending
 
 
 @_jit
-def _restart(mean, idx, words, out, pending, held):
+def _restart(mean, idx, words, out, pending, held, held_b):
     n_pending = 0
     for j in range(idx.size):
         i = idx[j]
         w = words[j]
-        k, sure = _ptrs_sure(mean[i], _unit(w), float(w & V_LOW_MASK))
+        k, sure, b = _ptrs_sure(mean[i], _unit(w), float(w & V_LOW_MASK))
         out[i] = k
         pending[n_pending] = i
         held[n_pending] = w
+        held_b[n_pending] = b
         n_pending += not sure
     return n_pending
 
 
 @_jit
-def _complete(mean, pending, held, words, out, rejected, log_factorial):
+def _complete(mean, pending, held, held_b, words, out, rejected, log_factorial):
     n_rejected = 0
     for j in range(pending.size):
         i = pending[j]
         w = held[j]
-        k, candidate, q = _ptrs(mean[i], _unit(w), _complete_v(w, words[j]), log_factorial)
+        # The round that drew u left its candidate k in out[i] and b in held_b: the same
+        # values as recomputing them, without the square root and the division.
+        us = 0.5 - abs(_unit(w) - 0.5)
+        v = _complete_v(w, words[j])
+        k, candidate, q = _ptrs_decide(mean[i], held_b[j], us, out[i], v, log_factorial)
         if k == -2.0:  # rare: the squeeze could not decide
             k = candidate if _exact_test(mean[i], candidate, q) else -1.0
         out[i] = k
@@ -265,22 +278,30 @@ def _complete(mean, pending, held, words, out, rejected, log_factorial):
 
 
 class Rounds:
+    """The rounds of :func:`minisim.engine.poisson.poisson`; the values still pending
+    travel as (indices, their first words, their PTRS b) between kernels."""
+
     @staticmethod
     def first(mean, words, out):
         pending, held = np.empty(mean.size, np.intp), np.empty(mean.size, np.uint64)
-        n = _first(mean, words, out, pending, held, P._GRID_CDF, P._GRID_GUIDE)
+        held_b = np.empty(mean.size)
+        n = _first(mean, words, out, pending, held, held_b, P._GRID_CDF, P._GRID_GUIDE)
         if n < 0:
             raise P._invalid(mean)
-        return pending[:n].copy(), held[:n].copy()
+        return pending[:n].copy(), (held[:n].copy(), held_b[:n].copy())
 
     @staticmethod
     def restart(mean, idx, words, out):
         pending, held = np.empty(idx.size, np.intp), np.empty(idx.size, np.uint64)
-        n = _restart(mean, idx, words, out, pending, held)
-        return pending[:n], held[:n]
+        held_b = np.empty(idx.size)
+        n = _restart(mean, idx, words, out, pending, held, held_b)
+        return pending[:n], (held[:n], held_b[:n])
 
     @staticmethod
     def complete(mean, pending, held, words, out):
         rejected = np.empty(pending.size, np.intp)
-        n = _complete(mean, pending, held, words, out, rejected, P._LOG_FACTORIAL_TABLE)
+        held_words, held_b = held
+        n = _complete(
+            mean, pending, held_words, held_b, words, out, rejected, P._LOG_FACTORIAL_TABLE
+        )
         return rejected[:n]
