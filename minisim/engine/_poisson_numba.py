@@ -220,42 +220,47 @@ def _ptrs_sure(mean, u, v_top):
 
 
 @_jit
-def _first(mean, words, out, pending, held, held_b, grid_cdf, grid_guide):
-    n_pending = 0
+def _invert_all(mean, words, out, grid_cdf, grid_guide):
+    """Round 0 below the limit: inversion; returns how many values are at or above it
+    (or −1 − i for an invalid mean at i)."""
+    n_rejection = 0
     for i in range(mean.size):
         m = mean[i]
         if not (m >= 0.0 and m <= MAX_MEAN):
             return -1 - i
-        w = words[i]
-        u = _unit(w)
         if m < LIMIT:
-            out[i] = _invert(m, u, grid_cdf, grid_guide)
+            out[i] = _invert(m, _unit(words[i]), grid_cdf, grid_guide)
         else:
-            k, sure, b = _ptrs_sure(m, u, float(w & V_LOW_MASK))
-            # No branch on the outcome (unpredictable): an undecided value's slot in
-            # ``out`` is overwritten by a later round, a decided one's entries in
-            # ``pending`` and ``held`` by the next undecided value.
-            out[i] = k
-            pending[n_pending] = i
-            held[n_pending] = w
-            held_b[n_pending] = b
-            n_pending += not sure
-    return n_pending
+            n_rejection += 1
+    return n_rejection
 
 
 @_jit
-def _restart(mean, idx, words, out, pending, held, held_b):
-    n_pending = 0
-    for j in range(idx.size):
-        i = idx[j]
-        w = words[j]
+def _start_ptrs(mean, words, out, b_out, undecided):
+    """A PTRS attempt for every value from one word each: its candidate k, its b, and
+    whether v needs more than its top bits (a branch-free loop that LLVM vectorises)."""
+    for i in range(mean.size):
+        w = words[i]
         k, sure, b = _ptrs_sure(mean[i], _unit(w), float(w & V_LOW_MASK))
         out[i] = k
-        pending[n_pending] = i
-        held[n_pending] = w
-        held_b[n_pending] = b
-        n_pending += not sure
-    return n_pending
+        b_out[i] = b
+        undecided[i] = not sure
+
+
+@_jit
+def _list_undecided(words, b, undecided, idx):
+    """Moves the undecided values' words and b to the front of their arrays, and their
+    indices (``idx[i]``, or ``i`` if idx is empty) to the front of ``undecided``, in place
+    (entry n is written after entry i ≥ n is read); returns how many."""
+    direct = idx.size == 0
+    n = 0
+    for i in range(words.size):
+        flag = undecided[i]
+        undecided[n] = i if direct else idx[i]
+        words[n] = words[i]
+        b[n] = b[i]
+        n += flag
+    return n
 
 
 @_jit
@@ -283,19 +288,28 @@ class Rounds:
 
     @staticmethod
     def first(mean, words, out):
-        pending, held = np.empty(mean.size, np.intp), np.empty(mean.size, np.uint64)
-        held_b = np.empty(mean.size)
-        n = _first(mean, words, out, pending, held, held_b, P._GRID_CDF, P._GRID_GUIDE)
+        n = _invert_all(mean, words, out, P._GRID_CDF, P._GRID_GUIDE)
         if n < 0:
             raise P._invalid(mean)
-        return pending[:n].copy(), (held[:n].copy(), held_b[:n].copy())
+        if n == mean.size:  # no value below the limit: no gather
+            return Rounds._start(mean, words, _NO_INDEX, out)
+        idx = np.flatnonzero(mean >= LIMIT)
+        return Rounds._start(mean[idx], words[idx], idx, out)
 
     @staticmethod
     def restart(mean, idx, words, out):
-        pending, held = np.empty(idx.size, np.intp), np.empty(idx.size, np.uint64)
-        held_b = np.empty(idx.size)
-        n = _restart(mean, idx, words, out, pending, held, held_b)
-        return pending[:n], (held[:n], held_b[:n])
+        return Rounds._start(mean[idx], words, idx, out)
+
+    @staticmethod
+    def _start(mean, words, idx, out):
+        # ``words`` is this round's own array: it is reused for the undecided values' words.
+        k = out if idx is _NO_INDEX else np.empty(mean.size)
+        b, listed = np.empty(mean.size), np.empty(mean.size, np.intp)
+        _start_ptrs(mean, words, k, b, listed)
+        if idx is not _NO_INDEX:
+            out[idx] = k  # the undecided values' entries are overwritten by later rounds
+        n = _list_undecided(words, b, listed, idx)
+        return listed[:n], (words[:n], b[:n])
 
     @staticmethod
     def complete(mean, pending, held, words, out):
@@ -305,3 +319,6 @@ class Rounds:
             mean, pending, held_words, held_b, words, out, rejected, P._LOG_FACTORIAL_TABLE
         )
         return rejected[:n]
+
+
+_NO_INDEX = np.empty(0, np.intp)
