@@ -118,6 +118,17 @@ def _log_fast(x):
 
 
 @_jit
+def _log_fast_normal(x):
+    """_log_fast for x normal or 0, without branches (the same bytes)."""
+    bits = _bits(x)
+    e = float(np.intp((bits >> np.uint64(52)) & _EXPONENT_BITS) - 1023)
+    slot = np.intp((bits >> _FAST_SLOT_SHIFT) & np.uint64(FAST_LOG_SLOTS - 1))
+    r = _from_bits((bits & _FRACTION_BITS) | _ONE_BITS) * FAST_INV_CENTRE[slot] - 1.0
+    out = (e * LN2 + FAST_LOG_CENTRE[slot]) + r * (1.0 - r * (0.5 - r * THIRD))
+    return -np.inf if x == 0.0 else out
+
+
+@_jit
 def _exact_test(mean, k, q):
     if k < STIRLING_FROM:
         return _log(q) <= (k * _log(mean) - mean) - LOG_FACTORIAL[int(k)]
@@ -177,26 +188,39 @@ def _ptrs(mean, u, v, log_factorial):
 @_jit
 def _ptrs_decide(mean, b, us, k, v, log_factorial):
     """The decision on k = PTRS's candidate for u (us = ½ − |u − ½|, b from λ, as the
-    round that drew u computed them). Every outcome is computed and selected without
-    branches: they would be unpredictable."""
+    round that drew u computed them): (outcome, k, q), outcome as for _ptrs."""
+    numerator, denominator = _q_parts(b, us, v)
+    outcome = _ptrs_outcome(mean, b, us, k, v, log_factorial)
+    return outcome, k, numerator / denominator
+
+
+@_jit
+def _q_parts(b, us, v):
+    """q = v/(α(a/us² + b)) with 1/α = 1.1239 + 1.1328/(b − 3.4), as a ratio without
+    divisions (both parts are normal numbers, or 0 when v = 0)."""
     a = -0.059 + 0.02483 * b
+    b34, us2 = b - 3.4, us * us
+    return (v * us2) * (1.1239 * b34 + 1.1328), b34 * (a + b * us2)
+
+
+@_jit
+def _ptrs_outcome(mean, b, us, k, v, log_factorial):
+    """k, −1 (rejected) or −2 (for the exact test). Every outcome is computed and selected
+    without branches, so the loop around it vectorises and nothing is mispredicted."""
     b2 = b - 2.0
     fast = (us >= 0.07) & (v * b2 <= 0.9277 * b2 - 3.6224)
     hopeless = (us == 0.0) | ((us < 0.013) & (v > us)) | (k < 0.0)
-    # q = v/(α(a/us² + b)) with 1/α = 1.1239 + 1.1328/(b − 3.4), as a ratio without divisions.
-    b34, us2 = b - 3.4, us * us
-    numerator = (v * us2) * (1.1239 * b34 + 1.1328)
-    denominator = b34 * (a + b * us2)
+    numerator, denominator = _q_parts(b, us, v)
     tabled = (mean < SQUEEZE_SIZE) & (k < SQUEEZE_SIZE)
     slot = int(min(max(k, 0.0), SQUEEZE_SIZE - 1.0))
-    log_p = (k * _log_fast(mean) - mean) - log_factorial[slot]
-    gap = (_log_fast(numerator) - _log_fast(denominator)) - log_p
+    log_p = (k * _log_fast_normal(mean) - mean) - log_factorial[slot]
+    gap = (_log_fast_normal(numerator) - _log_fast_normal(denominator)) - log_p
     yes = fast | ((not hopeless) & tabled & (gap <= -SQUEEZE_MARGIN))
     no = (not fast) & (hopeless | (tabled & (gap > SQUEEZE_MARGIN)))
     outcome = -2.0
     outcome = -1.0 if no else outcome
     outcome = k if yes else outcome
-    return outcome, k, numerator / denominator
+    return outcome
 
 
 @_jit
@@ -264,8 +288,8 @@ def _list_undecided(words, b, undecided, idx):
 
 
 @_jit
-def _complete(mean, pending, held, held_b, words, out, rejected, log_factorial):
-    n_rejected = 0
+def _decide_pending(mean, pending, held, held_b, words, out, outcome, log_factorial):
+    """Each pending value's attempt completed with one word (a branch-free loop)."""
     for j in range(pending.size):
         i = pending[j]
         w = held[j]
@@ -273,11 +297,26 @@ def _complete(mean, pending, held, held_b, words, out, rejected, log_factorial):
         # values as recomputing them, without the square root and the division.
         us = 0.5 - abs(_unit(w) - 0.5)
         v = _complete_v(w, words[j])
-        k, candidate, q = _ptrs_decide(mean[i], held_b[j], us, out[i], v, log_factorial)
-        if k == -2.0:  # rare: the squeeze could not decide
-            k = candidate if _exact_test(mean[i], candidate, q) else -1.0
-        out[i] = k
-        rejected[n_rejected] = i
+        outcome[j] = _ptrs_outcome(mean[i], held_b[j], us, out[i], v, log_factorial)
+
+
+@_jit
+def _settle(mean, pending, held, held_b, words, out, outcome):
+    """Writes the accepted counts, runs the exact test where the squeeze deferred (about
+    one attempt in a million), and lists the rejected values at the front of ``pending``
+    in place; returns how many."""
+    n_rejected = 0
+    for j in range(pending.size):
+        i = pending[j]
+        k = outcome[j]
+        if k == -2.0:
+            w = held[j]
+            us = 0.5 - abs(_unit(w) - 0.5)
+            v = _complete_v(w, words[j])
+            numerator, denominator = _q_parts(held_b[j], us, v)
+            k = out[i] if _exact_test(mean[i], out[i], numerator / denominator) else -1.0
+        out[i] = k  # a rejected value's entry is overwritten by a later round
+        pending[n_rejected] = i
         n_rejected += k < 0.0
     return n_rejected
 
@@ -313,12 +352,11 @@ class Rounds:
 
     @staticmethod
     def complete(mean, pending, held, words, out):
-        rejected = np.empty(pending.size, np.intp)
         held_words, held_b = held
-        n = _complete(
-            mean, pending, held_words, held_b, words, out, rejected, P._LOG_FACTORIAL_TABLE
-        )
-        return rejected[:n]
+        outcome = np.empty(pending.size)
+        table = P._LOG_FACTORIAL_TABLE
+        _decide_pending(mean, pending, held_words, held_b, words, out, outcome, table)
+        return pending[: _settle(mean, pending, held_words, held_b, words, out, outcome)]
 
 
 _NO_INDEX = np.empty(0, np.intp)
