@@ -196,8 +196,8 @@ def _ptrs_decide(mean, b, us, k, v, log_factorial):
 
 @_jit
 def _q_parts(b, us, v):
-    """q = v/(α(a/us² + b)) with 1/α = 1.1239 + 1.1328/(b − 3.4), as a ratio without
-    divisions (both parts are normal numbers, or 0 when v = 0)."""
+    """q = v/(α(a/us² + b)) with 1/α = 1.1239 + 1.1328/(b − 3.4), as one ratio (v on the
+    2^−53 grid and us ≥ 2^−53 keep q a normal number, or 0 when v = 0)."""
     a = -0.059 + 0.02483 * b
     b34, us2 = b - 3.4, us * us
     return (v * us2) * (1.1239 * b34 + 1.1328), b34 * (a + b * us2)
@@ -214,7 +214,7 @@ def _ptrs_outcome(mean, b, us, k, v, log_factorial):
     tabled = (mean < SQUEEZE_SIZE) & (k < SQUEEZE_SIZE)
     slot = int(min(max(k, 0.0), SQUEEZE_SIZE - 1.0))
     log_p = (k * _log_fast_normal(mean) - mean) - log_factorial[slot]
-    gap = (_log_fast_normal(numerator) - _log_fast_normal(denominator)) - log_p
+    gap = _log_fast_normal(numerator / denominator) - log_p
     yes = fast | ((not hopeless) & tabled & (gap <= -SQUEEZE_MARGIN))
     no = (not fast) & (hopeless | (tabled & (gap > SQUEEZE_MARGIN)))
     outcome = -2.0

@@ -367,21 +367,22 @@ def _ptrs_numpy(mean: np.ndarray, u: np.ndarray, v: np.ndarray):
     b2 = b - 2.0
     fast = (us >= 0.07) & (v * b2 <= 0.9277 * b2 - 3.6224)
     hopeless = (us == 0.0) | ((us < 0.013) & (v > us)) | (k < 0.0)
-    # q = v/(α(a/us² + b)), 1/α = 1.1239 + 1.1328/(b − 3.4): a ratio, logged part by part.
+    # q = v/(α(a/us² + b)), 1/α = 1.1239 + 1.1328/(b − 3.4), with one division.
     b34, us2 = b - 3.4, us * us
     numerator = (v * us2) * (1.1239 * b34 + 1.1328)
     denominator = b34 * (a + b * us2)
     tabled = (mean < _SQUEEZE_SIZE) & (k < _SQUEEZE_SIZE)
     slot = np.clip(k, 0.0, _SQUEEZE_SIZE - 1.0).astype(np.intp)
     log_p = (k * _log_fast(mean) - mean) - _LOG_FACTORIAL_TABLE[slot]
-    gap = (_log_fast(numerator) - _log_fast(denominator)) - log_p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = numerator / denominator
+    gap = _log_fast(q) - log_p
     yes = fast | (~hopeless & tabled & (gap <= -_SQUEEZE_MARGIN))
     no = ~fast & (hopeless | (tabled & (gap > _SQUEEZE_MARGIN)))
     accepted = yes
     unsure = np.flatnonzero(~yes & ~no)
     if unsure.size:
-        q = numerator[unsure] / denominator[unsure]
-        accepted[unsure] = _exact_test(mean[unsure], k[unsure], q)
+        accepted[unsure] = _exact_test(mean[unsure], k[unsure], q[unsure])
     return k, accepted
 
 
