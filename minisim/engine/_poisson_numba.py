@@ -38,6 +38,9 @@ INV_CENTRE, LOG_CENTRE = P._INV_CENTRE, P._LOG_CENTRE
 EXP_SMALL, LOG1P_SMALL = np.array(P._EXP_SMALL), np.array(P._LOG1P_SMALL)
 STIRLING = np.array(P._STIRLING)
 SQUEEZE_SIZE, SQUEEZE_MARGIN = float(P._SQUEEZE_SIZE), P._SQUEEZE_MARGIN
+#: A compiled-in constant (not an argument): LLVM then knows no store can alias it and
+#: vectorises the loops that look it up.
+LOG_FACTORIAL_TABLE = P._LOG_FACTORIAL_TABLE
 
 _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
 
@@ -174,7 +177,7 @@ def _invert(mean, u, grid_cdf, grid_guide):
 
 
 @_jit
-def _ptrs(mean, u, v, log_factorial):
+def _ptrs(mean, u, v):
     """One full attempt: (k, q) with k = −1 when rejected, −2 when the squeeze leaves the
     decision to the exact test (about one attempt in a million; the caller runs it)."""
     b = 0.931 + 2.53 * math.sqrt(mean)
@@ -182,15 +185,15 @@ def _ptrs(mean, u, v, log_factorial):
     centred = u - 0.5
     us = 0.5 - abs(centred)
     k = math.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
-    return _ptrs_decide(mean, b, us, k, v, log_factorial)
+    return _ptrs_decide(mean, b, us, k, v)
 
 
 @_jit
-def _ptrs_decide(mean, b, us, k, v, log_factorial):
+def _ptrs_decide(mean, b, us, k, v):
     """The decision on k = PTRS's candidate for u (us = ½ − |u − ½|, b from λ, as the
     round that drew u computed them): (outcome, k, q), outcome as for _ptrs."""
     numerator, denominator = _q_parts(b, us, v)
-    outcome = _ptrs_outcome(mean, b, us, k, v, log_factorial)
+    outcome = _ptrs_outcome(mean, b, us, k, v)
     return outcome, k, numerator / denominator
 
 
@@ -203,17 +206,18 @@ def _q_parts(b, us, v):
     return (v * us2) * (1.1239 * b34 + 1.1328), b34 * (a + b * us2)
 
 
-@_jit
-def _ptrs_outcome(mean, b, us, k, v, log_factorial):
+@numba.njit(nogil=True, cache=True, error_model="numpy", inline="always")
+def _ptrs_outcome(mean, b, us, k, v):
     """k, −1 (rejected) or −2 (for the exact test). Every outcome is computed and selected
-    without branches, so the loop around it vectorises and nothing is mispredicted."""
+    without branches, so the loop around it vectorises and nothing is mispredicted (inlined
+    by numba: as a call, LLVM does not vectorise the loop)."""
     b2 = b - 2.0
     fast = (us >= 0.07) & (v * b2 <= 0.9277 * b2 - 3.6224)
     hopeless = (us == 0.0) | ((us < 0.013) & (v > us)) | (k < 0.0)
     numerator, denominator = _q_parts(b, us, v)
     tabled = (mean < SQUEEZE_SIZE) & (k < SQUEEZE_SIZE)
     slot = int(min(max(k, 0.0), SQUEEZE_SIZE - 1.0))
-    log_p = (k * _log_fast_normal(mean) - mean) - log_factorial[slot]
+    log_p = (k * _log_fast_normal(mean) - mean) - LOG_FACTORIAL_TABLE[slot]
     gap = _log_fast_normal(numerator / denominator) - log_p
     yes = fast | ((not hopeless) & tabled & (gap <= -SQUEEZE_MARGIN))
     no = (not fast) & (hopeless | (tabled & (gap > SQUEEZE_MARGIN)))
@@ -260,48 +264,51 @@ def _invert_all(mean, words, out, grid_cdf, grid_guide):
 
 
 @_jit
-def _start_ptrs(mean, words, out, b_out, undecided):
-    """A PTRS attempt for every value from one word each: its candidate k, its b, and
-    whether v needs more than its top bits (a branch-free loop that LLVM vectorises)."""
+def _start_ptrs(mean, words, k_out, undecided):
+    """A PTRS attempt for every value from one word each: its candidate k, and whether v
+    needs more than its top bits (a branch-free loop that LLVM vectorises)."""
     for i in range(mean.size):
         w = words[i]
-        k, sure, b = _ptrs_sure(mean[i], _unit(w), float(w & V_LOW_MASK))
-        out[i] = k
-        b_out[i] = b
+        k, sure, _ = _ptrs_sure(mean[i], _unit(w), float(w & V_LOW_MASK))
+        k_out[i] = k
         undecided[i] = not sure
 
 
 @_jit
-def _list_undecided(words, b, undecided, idx):
-    """Moves the undecided values' words and b to the front of their arrays, and their
-    indices (``idx[i]``, or ``i`` if idx is empty) to the front of ``undecided``, in place
-    (entry n is written after entry i ≥ n is read); returns how many."""
+def _list_undecided(words, listed, idx, mean, held_mean):
+    """Moves the undecided values' words to the front of ``words`` and their indices
+    (``idx[i]``, or ``i`` if idx is empty) to the front of ``listed`` (which holds the
+    flags), in place (entry n is written after entry i ≥ n is read), and their means to
+    ``held_mean``; returns how many."""
     direct = idx.size == 0
     n = 0
     for i in range(words.size):
-        flag = undecided[i]
-        undecided[n] = i if direct else idx[i]
+        flag = listed[i]
+        listed[n] = i if direct else idx[i]
         words[n] = words[i]
-        b[n] = b[i]
+        held_mean[n] = mean[i]
         n += flag
     return n
 
 
 @_jit
-def _decide_pending(mean, pending, held, held_b, words, out, outcome, log_factorial):
-    """Each pending value's attempt completed with one word (a branch-free loop)."""
-    for j in range(pending.size):
-        i = pending[j]
+def _decide_pending(mean, held, words, outcome):
+    """Each pending value's attempt completed with one word: u's k and b recomputed (the
+    same values as in the round that drew u), then decided; a branch-free loop over
+    contiguous arrays that LLVM vectorises."""
+    for j in range(mean.size):
+        m = mean[j]
         w = held[j]
-        # The round that drew u left its candidate k in out[i] and b in held_b: the same
-        # values as recomputing them, without the square root and the division.
-        us = 0.5 - abs(_unit(w) - 0.5)
-        v = _complete_v(w, words[j])
-        outcome[j] = _ptrs_outcome(mean[i], held_b[j], us, out[i], v, log_factorial)
+        b = 0.931 + 2.53 * math.sqrt(m)
+        a = -0.059 + 0.02483 * b
+        centred = _unit(w) - 0.5
+        us = 0.5 - abs(centred)
+        k = math.floor(((2.0 * a) / us + b) * centred + m + 0.43)
+        outcome[j] = _ptrs_outcome(m, b, us, k, _complete_v(w, words[j]))
 
 
 @_jit
-def _settle(mean, pending, held, held_b, words, out, outcome):
+def _settle(mean, pending, held, words, out, outcome):
     """Writes the accepted counts, runs the exact test where the squeeze deferred (about
     one attempt in a million), and lists the rejected values at the front of ``pending``
     in place; returns how many."""
@@ -311,10 +318,8 @@ def _settle(mean, pending, held, held_b, words, out, outcome):
         k = outcome[j]
         if k == -2.0:
             w = held[j]
-            us = 0.5 - abs(_unit(w) - 0.5)
-            v = _complete_v(w, words[j])
-            numerator, denominator = _q_parts(held_b[j], us, v)
-            k = out[i] if _exact_test(mean[i], out[i], numerator / denominator) else -1.0
+            _, candidate, q = _ptrs(mean[j], _unit(w), _complete_v(w, words[j]))
+            k = candidate if _exact_test(mean[j], candidate, q) else -1.0
         out[i] = k  # a rejected value's entry is overwritten by a later round
         pending[n_rejected] = i
         n_rejected += k < 0.0
@@ -343,20 +348,20 @@ class Rounds:
     def _start(mean, words, idx, out):
         # ``words`` is this round's own array: it is reused for the undecided values' words.
         k = out if idx is _NO_INDEX else np.empty(mean.size)
-        b, listed = np.empty(mean.size), np.empty(mean.size, np.intp)
-        _start_ptrs(mean, words, k, b, listed)
+        listed = np.empty(mean.size, np.intp)
+        _start_ptrs(mean, words, k, listed)
         if idx is not _NO_INDEX:
             out[idx] = k  # the undecided values' entries are overwritten by later rounds
-        n = _list_undecided(words, b, listed, idx)
-        return listed[:n], (words[:n], b[:n])
+        held_mean = np.empty(mean.size)
+        n = _list_undecided(words, listed, idx, mean, held_mean)
+        return listed[:n], (words[:n], held_mean[:n])
 
     @staticmethod
     def complete(mean, pending, held, words, out):
-        held_words, held_b = held
+        held_words, held_mean = held
         outcome = np.empty(pending.size)
-        table = P._LOG_FACTORIAL_TABLE
-        _decide_pending(mean, pending, held_words, held_b, words, out, outcome, table)
-        return pending[: _settle(mean, pending, held_words, held_b, words, out, outcome)]
+        _decide_pending(held_mean, held_words, words, outcome)
+        return pending[: _settle(held_mean, pending, held_words, words, out, outcome)]
 
 
 _NO_INDEX = np.empty(0, np.intp)
