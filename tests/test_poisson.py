@@ -279,3 +279,36 @@ def test_v_completed_from_two_words_is_uniform_on_the_53_bit_grid():
     v = P._complete_v(first, second)
     expected = [(2**53 - 1) / 2**53, 0.0, (0x123 * 2**42 + 1) / 2**53, (2**42 - 1) / 2**53]
     assert v.tolist() == expected
+
+
+_PROBE = """
+import hashlib, numpy as np
+from minisim.engine.poisson import poisson
+rng = np.random.default_rng(16)
+means = np.concatenate([rng.uniform(0, 200, 100_000), 10 ** rng.uniform(2, 5, 100_000)])
+counts = poisson(means, np.random.Generator(np.random.PCG64(17)), backend="{backend}")
+print(hashlib.sha256(counts.tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(len(BACKENDS) < 2, reason="numba is not installed")
+def test_compiled_kernel_gives_the_same_bytes_for_a_baseline_cpu(tmp_path):
+    # The compiled loops vectorise on this machine (AVX-512 or AVX2); compiled for the
+    # baseline x86-64 (SSE2, no FMA) into a cache of its own, they give the same bytes.
+    import os
+    import subprocess
+    import sys
+
+    def digest(backend, **env):
+        run = subprocess.run(
+            [sys.executable, "-c", _PROBE.format(backend=backend)],
+            env={**os.environ, **env}, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return run.stdout.strip()
+
+    here = digest("numba")
+    assert here == digest("numpy")
+    assert here == digest(
+        "numba", NUMBA_CPU_NAME="x86-64", NUMBA_CPU_FEATURES="", NUMBA_CACHE_DIR=str(tmp_path)
+    )
