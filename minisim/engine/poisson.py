@@ -10,9 +10,26 @@ sampler draws Poisson(λ) for every λ ≥ 0 (no normal approximation at any λ)
   of the time) with the uniform left over from the first inversion;
 * λ ≥ 128: Hörmann's **transformed rejection with squeeze (PTRS)**, W. Hörmann, "The
   transformed rejection method for generating Poisson random variables", Insurance:
-  Mathematics and Economics 12 (1993). Two uniforms per attempt; the squeeze accepts 70 % (λ = 128) to
-  80 % (λ ≥ 10⁴) of attempts with only ``+ − × ÷`` and ``sqrt``; the rest take the exact
-  test with two logarithms.
+  Mathematics and Economics 12 (1993), with three changes that keep its law and cut its
+  cost:
+
+  - **one word for most values**: u takes a word's top 53 bits and v's top 11 bits are the
+    same word's low 11 (which u does not use); v's other 42 bits come from a second word
+    only when needed. Hörmann's fast acceptance (us ≥ 0.07 and v ≤ v_r) holds whatever
+    those 42 bits when (v_top + 1)/2¹¹ ≤ v_r: 68 % (λ = 128) to 76 % (λ = 10⁴) of values
+    are drawn from one word;
+  - **a squeeze in log** instead of the exact test: for λ and k below 2¹⁴, log p(k) ≈
+    k·log λ − λ − log k! with log k! from a table and a short-series log (three dependent
+    steps after a 1024-slot table). Its rounding errors stay below 1e−8 (table < 1e−10,
+    log < 1e−13 per call times k ≤ 2¹⁴, a few ulp of terms ≤ 2·10⁵), so when
+    log q − log p(k) is farther than 2⁻²⁰ from 0 its sign is that of the exact
+    arithmetic's;
+    closer (about one attempt in a million, and every attempt with λ or k ≥ 2¹⁴) the
+    exact test decides: log q ≤ k log λ − λ − log k!, with Stirling's series for k ≥ 30
+    so that the large terms cancel before rounding;
+  - **no unpredictable branches**: the compiled rounds compute every outcome and select
+    one (LLVM vectorises those loops); the values still undecided are listed and handled
+    by the next round.
 
 Every decision (each comparison with ``F(k)``, the squeeze, the exact test) is computed
 from IEEE operations that are correctly rounded on every CPU (``+ − × ÷ sqrt floor
@@ -20,32 +37,24 @@ frexp``), one at a time in a fixed order; the tables are built with
 :mod:`minisim.engine.portable_math`, ``e^-δ`` and ``log`` are short series (a few ulp). So the
 counts are a function of λ and the generator's raw 64-bit words alone.
 
-Random numbers are consumed in rounds: in round 0 value ``i`` takes word ``i``, and the
-values with λ ≥ 128 also take one word each from the ``n`` following, in index order (the
-second uniform of their first PTRS attempt). Inversion needs no second word: given the
+Random numbers are consumed in rounds. Round 0: value ``i`` takes word ``i`` (its u, and
+v's top bits above λ = 128). Then, while values are pending: each value whose v needs its
+lower bits takes one word, in index order, and its attempt is decided; each rejected value
+starts a new attempt with one word, in index order (again accepted at once or pending).
+Inversion needs no second word: given the
 table's answer k, ``(u − F(k−1)) / (F(k) − F(k−1))`` is again uniform on [0, 1) and
 independent of k, and it drives the search for Poisson(δ). (Its resolution is
 2⁻⁵³/P(k), so the law of the counts differs from Poisson(λ) by less than a few hundred
-times 2⁻⁵³ in total variation: floating-point rounding.) The values rejected in a round
-take two fresh words each, in index order, in the next round. So the counts depend on the
+times 2⁻⁵³ in total variation: floating-point rounding.) So the counts depend on the
 values in C order only, not on the array's shape, and any frame keyed by its own generator
 gives the same counts in any chunk.
 
 Two backends run the same operations: a compiled kernel when numba is installed
-(``pip install "minisim[fast]"``; 11–16 ns per value below λ = 128, 22–25 ns above) and
-vectorised numpy otherwise (several times slower). They give identical bytes; the tests
-check it. The compiled kernel takes a few shortcuts that cannot change a decision: its
-``log`` reads frexp's exponent and mantissa off the float's bits (no C-library call), and
-PTRS's fast acceptance compares v first with v_r at λ = 128 (the computed v_r only grows
-with λ, every step being correctly rounded, hence monotone), so v_r's division is needed
-only for the few v above that bound.
-
-What PTRS costs here (λ ≥ 128, per value): two raw words per attempt (2.2 ns each through
-``random_raw``) and 1.12–1.17 attempts; a square root and a division per attempt, which
-share one divider; the exact test with two logarithms for 21–31 % of attempts (12–14 % of
-values are rejected and retried in later rounds). That puts it at about 22 ns whatever the
-shortcuts; an exact method at the cost of a normal draw needs one word per value in most
-cases, e.g. a discretised normal (the ziggurat) with a squeeze against Poisson(λ).
+(``pip install "minisim[fast]"``; 10–14 ns per value below λ = 128, 8–10 ns from 128 to
+10⁴, see docs/performance.md) and vectorised numpy otherwise (several times slower). They
+give identical bytes; the tests check it, branch by branch, and with the kernel compiled
+for a baseline x86-64 CPU. The compiled kernel's ``log`` reads frexp's exponent and
+mantissa off the float's bits (no C-library call).
 """
 
 from __future__ import annotations
