@@ -12,7 +12,7 @@ from minisim.engine.poisson import available_backends, poisson
 
 BACKENDS = available_backends()
 #: The issue's grid: both sides of every method boundary and the far ends.
-GRID = [0.01, 0.5, 3, 9.99, 10, 30, 100, 127.99, 128, 1e3, 1e4, 1e5]
+GRID = [0.01, 0.5, 3, 9.99, 10, 30, 31.99, 32, 100, 127.99, 128, 1e3, 1e4, 1e5]
 
 
 def _generator(key: int) -> np.random.Generator:
@@ -77,7 +77,7 @@ def test_a_million_counts_follow_poisson(mean):
 
 def test_a_mixed_image_follows_poisson_pixel_by_pixel():
     # λ varies within the array (as in a frame): each λ's draws still follow its law.
-    means = np.array([0.3, 12.5, 127.9, 131.0, 2500.0])
+    means = np.array([0.3, 12.5, 31.9, 33.0, 127.9, 131.0, 2500.0])
     counts = poisson(np.tile(means, 40_000), _generator(3)).reshape(-1, means.size)
     for j, mean in enumerate(means):
         assert _chi_square_p(counts[:, j], mean) > 1e-4, mean
@@ -106,8 +106,8 @@ def test_compiled_and_numpy_backends_give_identical_bytes():
         [
             rng.uniform(0, 140, 200_000),
             10 ** rng.uniform(-3, 6, 100_000),
-            [0.0, 9.99, 10.0, 127.99, 128.0, 1e5, 1e12],
-            np.arange(1024) / 8.0,  # every grid row exactly
+            [0.0, 9.99, 10.0, 31.99, 32.0, 127.99, 128.0, 1e5, 1e12],
+            np.arange(int(P.INVERSION_LIMIT) * 8) / 8.0,  # every grid row exactly
         ]
     )
     compiled = poisson(means, _generator(11), backend="numba")
@@ -123,7 +123,7 @@ def test_the_tables_are_what_the_compiled_kernel_was_built_for():
 
 
 def test_tabulated_cdf_matches_scipy():
-    rows = [0, 1, 80, 500, 1023]
+    rows = [0, 1, 80, 200, int(P.INVERSION_LIMIT * P._GRID_STEPS_PER_UNIT) - 1]
     for row in rows:
         mean = row / P._GRID_STEPS_PER_UNIT
         expected = stats.poisson.cdf(np.arange(P._CDF_LENGTH), mean)
@@ -189,7 +189,7 @@ def _boundary_v(mean: float, u: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.skipif(len(BACKENDS) < 2, reason="numba is not installed")
-@pytest.mark.parametrize("mean", [128.0, 128.5, 1e3, 1e4, 16383.9, 16384.0, 1e5, 1e12])
+@pytest.mark.parametrize("mean", [32.0, 32.5, 128.0, 1e3, 1e4, 16383.9, 16384.0, 1e5, 1e12])
 def test_ptrs_attempts_decide_alike_in_both_backends_on_every_branch(mean):
     # The compiled attempt selects its outcome without branches and leaves the few attempts
     # the squeeze cannot decide to the exact test: over the whole (u, v) square, on the fast
@@ -224,7 +224,7 @@ def test_squeeze_decides_as_the_exact_law():
     # Wherever the squeeze decides, it decides as log q ≤ log p(k) with p from scipy (the
     # margin 2^-20 dwarfs the squeeze's rounding, below 1e-9): no squeeze error.
     rng = np.random.default_rng(14)
-    for mean in [128.0, 700.0, 1e4, 16000.0]:
+    for mean in [32.0, 128.0, 700.0, 1e4, 16000.0]:
         u, v = rng.uniform(0, 1, 200_000), rng.uniform(0, 1, 200_000)
         k, accepted = P._ptrs_numpy(np.full(u.size, mean), u, v)
         b = 0.931 + 2.53 * np.sqrt(mean)

@@ -22,7 +22,7 @@ from . import poisson as P
 # numba's cache, so they travel as arguments), and numba's on-disk cache keys a compiled
 # function on THIS file only: a table changed in poisson.py would keep running stale. So
 # this file names the tables it was compiled for, and changing them means changing it.
-TABLES_FINGERPRINT = "fd19b62ed0cca289"
+TABLES_FINGERPRINT = "d9b171321ca250df"
 if P.tables_fingerprint() != TABLES_FINGERPRINT:
     raise RuntimeError(
         "the Poisson tables changed: set TABLES_FINGERPRINT in _poisson_numba.py to "
