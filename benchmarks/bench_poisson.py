@@ -19,7 +19,7 @@ from minisim.engine.normal import standard_normal
 from minisim.engine.poisson import available_backends, poisson
 
 N = 512 * 512
-MEANS = [0.01, 0.1, 0.5, 3, 9.99, 10, 30, 100, 127.9, 128, 1e3, 1e4, 1e5]
+MEANS = [0.01, 0.1, 0.5, 3, 9.99, 10, 30, 31.99, 32, 50, 100, 127.9, 128, 1e3, 1e4, 1e5]
 
 
 def ns_per_value(draw, repeats: int = 5) -> float:
