@@ -2,6 +2,10 @@
 
 Each function repeats, for one value, the operations of its numpy twin in
 :mod:`minisim.engine.poisson` in the same order, so the two backends give identical bytes.
+Above the inversion limit the rounds are split into loops without data-dependent
+branches (an attempt from one word for every value; the decision for every value whose v
+needs its second word), which LLVM vectorises, and scalar loops that list the values
+still pending; the rare exact tests run in the latter.
 numba compiles without ``fastmath``: LLVM may neither fuse a multiply-add nor reorder a
 sum, so every operation is rounded as written on any CPU.
 """
@@ -227,7 +231,7 @@ def _ptrs_sure(mean, u, v_top):
     k = math.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
     b2 = b - 2.0
     sure = (us >= 0.07) & ((v_top + 1.0) * b2 <= V_R_SCALED_SLOPE * b2 - V_R_SCALED_OFFSET)
-    return k, sure, b
+    return k, sure
 
 
 @_jit
@@ -252,7 +256,7 @@ def _start_ptrs(mean, words, k_out, undecided):
     needs more than its top bits (a branch-free loop that LLVM vectorises)."""
     for i in range(mean.size):
         w = words[i]
-        k, sure, _ = _ptrs_sure(mean[i], _unit(w), float(w & V_LOW_MASK))
+        k, sure = _ptrs_sure(mean[i], _unit(w), float(w & V_LOW_MASK))
         k_out[i] = k
         undecided[i] = not sure
 
