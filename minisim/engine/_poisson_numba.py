@@ -26,7 +26,7 @@ from . import poisson as P
 # numba's cache, so they travel as arguments), and numba's on-disk cache keys a compiled
 # function on THIS file only: a table changed in poisson.py would keep running stale. So
 # this file names the tables it was compiled for, and changing them means changing it.
-TABLES_FINGERPRINT = "d9b171321ca250df"
+TABLES_FINGERPRINT = "fd19b62ed0cca289"
 if P.tables_fingerprint() != TABLES_FINGERPRINT:
     raise RuntimeError(
         "the Poisson tables changed: set TABLES_FINGERPRINT in _poisson_numba.py to "
@@ -235,19 +235,43 @@ def _ptrs_sure(mean, u, v_top):
 
 
 @_jit
-def _invert_all(mean, words, out, grid_cdf, grid_guide):
-    """Round 0 below the limit: inversion; returns how many values are at or above it
-    (or −1 − i for an invalid mean at i)."""
+def _count_rejection(mean):
+    """How many values take transformed rejection, or −1 − i for an invalid mean at i."""
     n_rejection = 0
     for i in range(mean.size):
         m = mean[i]
         if not (m >= 0.0 and m <= MAX_MEAN):
             return -1 - i
-        if m < LIMIT:
-            out[i] = _invert(m, _unit(words[i]), grid_cdf, grid_guide)
-        else:
-            n_rejection += 1
+        n_rejection += m >= LIMIT
     return n_rejection
+
+
+@_jit
+def _invert_all(mean, words, out, grid_cdf, grid_guide):
+    """Round 0 when every value is below the limit: inversion."""
+    for i in range(mean.size):
+        out[i] = _invert(mean[i], _unit(words[i]), grid_cdf, grid_guide)
+
+
+@_jit
+def _first_mixed(mean, words, out, listed, held_mean, grid_cdf, grid_guide):
+    """Round 0 when values lie on both sides of the limit, in one pass without temporaries:
+    inversion, or an attempt from one word; the undecided values' words move to the front
+    of ``words`` in place, their indices to ``listed`` and means to ``held_mean``."""
+    n = 0
+    for i in range(mean.size):
+        m = mean[i]
+        w = words[i]
+        if m < LIMIT:
+            out[i] = _invert(m, _unit(w), grid_cdf, grid_guide)
+        else:
+            k, sure = _ptrs_sure(m, _unit(w), float(w & V_LOW_MASK))
+            out[i] = k  # an undecided value's entry is overwritten by a later round
+            listed[n] = i
+            words[n] = w
+            held_mean[n] = m
+            n += not sure
+    return n
 
 
 @_jit
@@ -262,19 +286,17 @@ def _start_ptrs(mean, words, k_out, undecided):
 
 
 @_jit
-def _list_undecided(words, listed, idx, mean, held_mean):
-    """Moves the undecided values' words to the front of ``words`` and their indices
-    (``idx[i]``, or ``i`` if idx is empty) to the front of ``listed`` (which holds the
-    flags), in place (entry n is written after entry i ≥ n is read), and their means to
-    ``held_mean``; returns how many."""
+def _list_undecided(words, undecided, idx, mean, listed, held_mean):
+    """Lists the undecided values: their indices (``idx[i]``, or ``i`` if idx is empty) in
+    ``listed``, their means in ``held_mean``, their words at the front of ``words`` (in
+    place: entry n is written after entry i ≥ n is read); returns how many."""
     direct = idx.size == 0
     n = 0
     for i in range(words.size):
-        flag = listed[i]
         listed[n] = i if direct else idx[i]
         words[n] = words[i]
         held_mean[n] = mean[i]
-        n += flag
+        n += undecided[i]
     return n
 
 
@@ -319,13 +341,18 @@ class Rounds:
 
     @staticmethod
     def first(mean, words, out):
-        n = _invert_all(mean, words, out, P._GRID_CDF, P._GRID_GUIDE)
+        # ``words`` is this round's own array: it is reused for the undecided values' words.
+        n = _count_rejection(mean)
         if n < 0:
             raise P._invalid(mean)
-        if n == mean.size:  # no value below the limit: no gather
+        if n == 0:
+            _invert_all(mean, words, out, P._GRID_CDF, P._GRID_GUIDE)
+            return _NO_INDEX, (words[:0], np.empty(0))
+        if n == mean.size:  # every value by rejection: the vectorised round
             return Rounds._start(mean, words, _NO_INDEX, out)
-        idx = np.flatnonzero(mean >= LIMIT)
-        return Rounds._start(mean[idx], words[idx], idx, out)
+        listed, held_mean = np.empty(n, np.intp), np.empty(n)
+        n = _first_mixed(mean, words, out, listed, held_mean, P._GRID_CDF, P._GRID_GUIDE)
+        return listed[:n], (words[:n], held_mean[:n])
 
     @staticmethod
     def restart(mean, idx, words, out):
@@ -335,12 +362,12 @@ class Rounds:
     def _start(mean, words, idx, out):
         # ``words`` is this round's own array: it is reused for the undecided values' words.
         k = out if idx is _NO_INDEX else np.empty(mean.size)
-        listed = np.empty(mean.size, np.intp)
-        _start_ptrs(mean, words, k, listed)
+        undecided = np.empty(mean.size, np.bool_)
+        _start_ptrs(mean, words, k, undecided)
         if idx is not _NO_INDEX:
             out[idx] = k  # the undecided values' entries are overwritten by later rounds
-        held_mean = np.empty(mean.size)
-        n = _list_undecided(words, listed, idx, mean, held_mean)
+        listed, held_mean = np.empty(mean.size, np.intp), np.empty(mean.size)
+        n = _list_undecided(words, undecided, idx, mean, listed, held_mean)
         return listed[:n], (words[:n], held_mean[:n])
 
     @staticmethod

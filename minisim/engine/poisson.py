@@ -4,11 +4,11 @@
 with the C library's ``log``, whose last bits differ between CPUs (FMA or not). This
 sampler draws Poisson(λ) for every λ ≥ 0 (no normal approximation at any λ):
 
-* λ < 32: **inversion**, split as λ = j/8 + δ: Poisson(j/8) by inverting a tabulated
+* λ < 128: **inversion**, split as λ = j/8 + δ: Poisson(j/8) by inverting a tabulated
   CDF (a guide table makes the search one or two comparisons), plus an independent
   Poisson(δ), δ < 1/8, by sequential search from ``e^-δ`` (0 after one comparison 88 %
   of the time) with the uniform left over from the first inversion;
-* λ ≥ 32: Hörmann's **transformed rejection with squeeze (PTRS)**, W. Hörmann, "The
+* λ ≥ 128: Hörmann's **transformed rejection with squeeze (PTRS)**, W. Hörmann, "The
   transformed rejection method for generating Poisson random variables", Insurance:
   Mathematics and Economics 12 (1993), with three changes that keep its law and cut its
   cost:
@@ -16,8 +16,8 @@ sampler draws Poisson(λ) for every λ ≥ 0 (no normal approximation at any λ)
   - **one word for most values**: u takes a word's top 53 bits and v's top 11 bits are the
     same word's low 11 (which u does not use); v's other 42 bits come from a second word
     only when needed. Hörmann's fast acceptance (us ≥ 0.07 and v ≤ v_r) holds whatever
-    those 42 bits when (v_top + 1)/2¹¹ ≤ v_r: 56 % (λ = 32), 68 % (λ = 128) to 79 %
-    (λ = 10⁴) of values
+    those 42 bits when (v_top + 1)/2¹¹ ≤ v_r: 68 % (λ = 128) to 79 % (λ = 10⁴) of
+    values
     are drawn from one word;
   - **a squeeze in log** instead of the exact test: for λ and k below 2¹⁴, log p(k) ≈
     k·log λ − λ − log k! with log k! from a table and a short-series log (three dependent
@@ -39,7 +39,7 @@ frexp``), one at a time in a fixed order; the tables are built with
 counts are a function of λ and the generator's raw 64-bit words alone.
 
 Random numbers are consumed in rounds. Round 0: value ``i`` takes word ``i`` (its u, and
-v's top bits from λ = 32 on). Then, while values are pending: each value whose v needs its
+v's top bits from λ = 128 on). Then, while values are pending: each value whose v needs its
 lower bits takes one word, in index order, and its attempt is decided; each rejected value
 starts a new attempt with one word, in index order (again accepted at once or pending).
 Inversion needs no second word: given the
@@ -51,7 +51,7 @@ values in C order only, not on the array's shape, and any frame keyed by its own
 gives the same counts in any chunk.
 
 Two backends run the same operations: a compiled kernel when numba is installed
-(``pip install "minisim[fast]"``; 10–15 ns per value below λ = 32, 8–11 ns from 32 to
+(``pip install "minisim[fast]"``; 10–15 ns per value below λ = 128, 8–9 ns from 128 to
 10⁴, see docs/performance.md) and vectorised numpy otherwise (several times slower). They
 give identical bytes; the tests check it, branch by branch, and with the kernel compiled
 for a baseline x86-64 CPU. The compiled kernel's ``log`` reads frexp's exponent and
@@ -69,9 +69,11 @@ import numpy as np
 from . import portable_math as pm
 from .rng import raw_words
 
-#: Below this mean, table inversion; from it on, transformed rejection (PTRS is valid from
-#: λ = 10; with its one-word acceptance and squeeze it is the faster of the two from ~25).
-INVERSION_LIMIT = 32.0
+#: Below this mean, table inversion; from it on, transformed rejection. (PTRS is valid from
+#: λ = 10 and, for a constant λ, faster than the inversion from ~25; but in frames whose
+#: means straddle the limit, the branch between the methods and rejection's extra round
+#: cost more than that: the pixels of typical recordings sit at 7–70.)
+INVERSION_LIMIT = 128.0
 #: Largest mean accepted: counts stay exact integers in float64 far beyond any full well.
 MAX_MEAN = 1e15
 
