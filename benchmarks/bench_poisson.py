@@ -3,7 +3,8 @@
 
 Usage::
 
-    python benchmarks/bench_poisson.py            # 512×512 values per draw, λ by λ
+    python benchmarks/bench_poisson.py            # 512×512 values per draw, λ by λ,
+                                                  # then frames of varying λ
 
 CPU time of this process (``time.process_time``), so other load on a shared machine
 inflates the numbers less than wall time would; each figure is the best of 5 repeats.
@@ -50,6 +51,19 @@ def main() -> None:
             row.append(f"{ns_per_value(lambda b=backend, m=means: poisson(m, generator, b)):.1f}")
         row.append(f"{ns_per_value(lambda m=means: generator.poisson(m)):.1f}")
         row.append(f"{normal:.1f}")
+        print(" | ".join(row))
+    # Frames whose means vary from pixel to pixel (and straddle the methods' boundary).
+    rng = np.random.default_rng(1)
+    mixed = {
+        "uniform 0-200": rng.uniform(0, 200, N),
+        "uniform 5-70": rng.uniform(5, 70, N),
+        "lognormal, median 20": rng.lognormal(3, 1, N),
+    }
+    for name, means in mixed.items():
+        row = [name]
+        for backend in backends:
+            row.append(f"{ns_per_value(lambda b=backend, m=means: poisson(m, generator, b)):.1f}")
+        row.append(f"{ns_per_value(lambda m=means: generator.poisson(m)):.1f}")
         print(" | ".join(row))
 
 
