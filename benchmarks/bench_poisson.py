@@ -3,7 +3,8 @@
 
 Usage::
 
-    python benchmarks/bench_poisson.py            # 512×512 values per draw, λ by λ
+    python benchmarks/bench_poisson.py            # 512×512 values per draw, λ by λ,
+                                                  # then frames of varying λ
 
 CPU time of this process (``time.process_time``), so other load on a shared machine
 inflates the numbers less than wall time would; each figure is the best of 5 repeats.
@@ -19,7 +20,7 @@ from minisim.engine.normal import standard_normal
 from minisim.engine.poisson import available_backends, poisson
 
 N = 512 * 512
-MEANS = [0.01, 0.1, 0.5, 3, 9.99, 10, 30, 100, 127.9, 128, 1e3, 1e4, 1e5]
+MEANS = [0.01, 0.1, 0.5, 3, 9.99, 10, 30, 31.99, 32, 50, 100, 127.9, 128, 1e3, 1e4, 1e5]
 
 
 def ns_per_value(draw, repeats: int = 5) -> float:
@@ -50,6 +51,19 @@ def main() -> None:
             row.append(f"{ns_per_value(lambda b=backend, m=means: poisson(m, generator, b)):.1f}")
         row.append(f"{ns_per_value(lambda m=means: generator.poisson(m)):.1f}")
         row.append(f"{normal:.1f}")
+        print(" | ".join(row))
+    # Frames whose means vary from pixel to pixel (and straddle the methods' boundary).
+    rng = np.random.default_rng(1)
+    mixed = {
+        "uniform 0-200": rng.uniform(0, 200, N),
+        "uniform 5-70": rng.uniform(5, 70, N),
+        "lognormal, median 20": rng.lognormal(3, 1, N),
+    }
+    for name, means in mixed.items():
+        row = [name]
+        for backend in backends:
+            row.append(f"{ns_per_value(lambda b=backend, m=means: poisson(m, generator, b)):.1f}")
+        row.append(f"{ns_per_value(lambda m=means: generator.poisson(m)):.1f}")
         print(" | ".join(row))
 
 

@@ -10,9 +10,27 @@ sampler draws Poisson(λ) for every λ ≥ 0 (no normal approximation at any λ)
   of the time) with the uniform left over from the first inversion;
 * λ ≥ 128: Hörmann's **transformed rejection with squeeze (PTRS)**, W. Hörmann, "The
   transformed rejection method for generating Poisson random variables", Insurance:
-  Mathematics and Economics 12 (1993). Two uniforms per attempt; the squeeze accepts 70 % (λ = 128) to
-  80 % (λ ≥ 10⁴) of attempts with only ``+ − × ÷`` and ``sqrt``; the rest take the exact
-  test with two logarithms.
+  Mathematics and Economics 12 (1993), with three changes that keep its law and cut its
+  cost:
+
+  - **one word for most values**: u takes a word's top 53 bits and v's top 11 bits are the
+    same word's low 11 (which u does not use); v's other 42 bits come from a second word
+    only when needed. Hörmann's fast acceptance (us ≥ 0.07 and v ≤ v_r) holds whatever
+    those 42 bits when (v_top + 1)/2¹¹ ≤ v_r: 68 % (λ = 128) to 79 % (λ = 10⁴) of
+    values
+    are drawn from one word;
+  - **a squeeze in log** instead of the exact test: for λ and k below 2¹⁴, log p(k) ≈
+    k·log λ − λ − log k! with log k! from a table and a short-series log (three dependent
+    steps after a 1024-slot table). Its rounding errors stay below 1e−8 (table < 1e−10,
+    log < 1e−13 per call times k ≤ 2¹⁴, a few ulp of terms ≤ 2·10⁵), so when
+    log q − log p(k) is farther than 2⁻²⁰ from 0 its sign is that of the exact
+    arithmetic's;
+    closer (about one attempt in a million, and every attempt with λ or k ≥ 2¹⁴) the
+    exact test decides: log q ≤ k log λ − λ − log k!, with Stirling's series for k ≥ 30
+    so that the large terms cancel before rounding;
+  - **no unpredictable branches**: the compiled rounds compute every outcome and select
+    one (LLVM vectorises those loops); the values still undecided are listed and handled
+    by the next round.
 
 Every decision (each comparison with ``F(k)``, the squeeze, the exact test) is computed
 from IEEE operations that are correctly rounded on every CPU (``+ − × ÷ sqrt floor
@@ -20,32 +38,24 @@ frexp``), one at a time in a fixed order; the tables are built with
 :mod:`minisim.engine.portable_math`, ``e^-δ`` and ``log`` are short series (a few ulp). So the
 counts are a function of λ and the generator's raw 64-bit words alone.
 
-Random numbers are consumed in rounds: in round 0 value ``i`` takes word ``i``, and the
-values with λ ≥ 128 also take one word each from the ``n`` following, in index order (the
-second uniform of their first PTRS attempt). Inversion needs no second word: given the
+Random numbers are consumed in rounds. Round 0: value ``i`` takes word ``i`` (its u, and
+v's top bits from λ = 128 on). Then, while values are pending: each value whose v needs its
+lower bits takes one word, in index order, and its attempt is decided; each rejected value
+starts a new attempt with one word, in index order (again accepted at once or pending).
+Inversion needs no second word: given the
 table's answer k, ``(u − F(k−1)) / (F(k) − F(k−1))`` is again uniform on [0, 1) and
 independent of k, and it drives the search for Poisson(δ). (Its resolution is
 2⁻⁵³/P(k), so the law of the counts differs from Poisson(λ) by less than a few hundred
-times 2⁻⁵³ in total variation: floating-point rounding.) The values rejected in a round
-take two fresh words each, in index order, in the next round. So the counts depend on the
+times 2⁻⁵³ in total variation: floating-point rounding.) So the counts depend on the
 values in C order only, not on the array's shape, and any frame keyed by its own generator
 gives the same counts in any chunk.
 
 Two backends run the same operations: a compiled kernel when numba is installed
-(``pip install "minisim[fast]"``; 11–16 ns per value below λ = 128, 22–25 ns above) and
-vectorised numpy otherwise (several times slower). They give identical bytes; the tests
-check it. The compiled kernel takes a few shortcuts that cannot change a decision: its
-``log`` reads frexp's exponent and mantissa off the float's bits (no C-library call), and
-PTRS's fast acceptance compares v first with v_r at λ = 128 (the computed v_r only grows
-with λ, every step being correctly rounded, hence monotone), so v_r's division is needed
-only for the few v above that bound.
-
-What PTRS costs here (λ ≥ 128, per value): two raw words per attempt (2.2 ns each through
-``random_raw``) and 1.12–1.17 attempts; a square root and a division per attempt, which
-share one divider; the exact test with two logarithms for 21–31 % of attempts (12–14 % of
-values are rejected and retried in later rounds). That puts it at about 22 ns whatever the
-shortcuts; an exact method at the cost of a normal draw needs one word per value in most
-cases, e.g. a discretised normal (the ziggurat) with a squeeze against Poisson(λ).
+(``pip install "minisim[fast]"``; 10–15 ns per value below λ = 128, 8–9 ns from 128 to
+10⁴, see docs/performance.md) and vectorised numpy otherwise (several times slower). They
+give identical bytes; the tests check it, branch by branch, and with the kernel compiled
+for a baseline x86-64 CPU. The compiled kernel's ``log`` reads frexp's exponent and
+mantissa off the float's bits (no C-library call).
 """
 
 from __future__ import annotations
@@ -59,8 +69,10 @@ from . import backend
 from . import portable_math as pm
 from .rng import raw_words
 
-#: Below this mean, table inversion; from it on, transformed rejection (PTRS is valid from
-#: λ = 10, but its squeeze accepts only 35–70 % of attempts below 128: the rest take logs).
+#: Below this mean, table inversion; from it on, transformed rejection. (PTRS is valid from
+#: λ = 10 and, for a constant λ, faster than the inversion from ~25; but in frames whose
+#: means straddle the limit, the branch between the methods and rejection's extra round
+#: cost more than that: the pixels of typical recordings sit at 7–70.)
 INVERSION_LIMIT = 128.0
 #: Largest mean accepted: counts stay exact integers in float64 far beyond any full well.
 MAX_MEAN = 1e15
@@ -71,6 +83,13 @@ _BELOW_ONE = 1.0 - 2.0**-53  # the largest double below 1
 #: rounding of 1 − δ is ≤ 2^−54 and the series' error a few 2^−54 (checked in the tests).
 _SURELY_BELOW_EXP = 2.0**-50
 _HALF_LOG_2PI = 0.91893853320467274178  # log(2π)/2
+#: PTRS's v takes its top bits from the low bits of u's word (u uses the top 53), so most
+#: values are accepted from that one word; the second word only completes v when needed.
+_V_LOW_BITS = 11
+_V_LOW_MASK = (1 << _V_LOW_BITS) - 1
+#: 2^11·v_r·(b − 2) = 2^11·0.9277·(b − 2) − 2^11·3.6224 (scaling by 2^11 is exact).
+_V_R_SCALED_SLOPE = 0.9277 * 2.0**_V_LOW_BITS
+_V_R_SCALED_OFFSET = 3.6224 * 2.0**_V_LOW_BITS
 _LN2 = 0.6931471805599453
 
 # Tables (built once from portable_math, so they are the same on every CPU):
@@ -79,7 +98,7 @@ _LN2 = 0.6931471805599453
 #: inverted in a tabulated CDF, the second (0 with probability ≥ 88 %) by sequential
 #: search from e^−δ.
 _GRID_STEPS_PER_UNIT = 8.0
-#: CDF rows long enough that P(N ≥ length) < 1e−22 at λ = 128, far below rounding.
+#: CDF rows long enough that P(N ≥ length) < 1e−22 even at λ = 128, far below rounding.
 _CDF_LENGTH = 272
 #: Guide buckets: the search for u starts at the first k whose CDF exceeds ⌊256u⌋/256.
 _GUIDE_BUCKETS = 256
@@ -117,6 +136,31 @@ _LOG_FACTORIAL = np.array([pm.log(float(math.factorial(k))) for k in range(_STIR
 # Stirling series of log Γ(x) − ((x − ½)log x − x + ½log 2π), in 1/x² after a factor 1/x:
 # B₂ₙ / (2n(2n−1)); at x ≥ 30 the first omitted term is below 1e−19.
 _STIRLING = [1.0 / 12.0, -1.0 / 360.0, 1.0 / 1260.0, -1.0 / 1680.0, 1.0 / 1188.0]
+#: PTRS's squeeze in log: for λ and k below this size, log p(k) ≈ k·log λ − λ − log k!
+#: with log k! from a table, within _SQUEEZE_MARGIN (rounding errors stay below 1e−9, see
+#: _squeeze_table); only the attempts closer than that to the boundary take the exact test.
+_SQUEEZE_SIZE = 2**14
+_SQUEEZE_MARGIN = 2.0**-20
+
+
+def _squeeze_table() -> np.ndarray:
+    """log k! for k < _SQUEEZE_SIZE: exact below _STIRLING_FROM, else Stirling's series
+    (truncation < 1e−19) with portable logs (a few ulp): errors ≪ 1e−9 (checked in tests)."""
+    x = np.arange(_STIRLING_FROM, _SQUEEZE_SIZE) + 1.0
+    inv = 1.0 / x
+    series = pm._horner(inv * inv, _STIRLING) * inv
+    large = (((x - 0.5) * pm.log(x)) - x) + (_HALF_LOG_2PI + series)
+    return np.concatenate([_LOG_FACTORIAL, large])
+
+
+_LOG_FACTORIAL_TABLE = _squeeze_table()
+#: The squeeze's log: x = 2^e·m, m in [1, 2), c_j the centre of m's slot (its top 10
+#: fraction bits), log x = e·ln 2 + log c_j + log1p(r), r = m/c_j − 1, |r| ≤ 2^−11, and
+#: log1p(r) ≈ r − r²/2 + r³/3 (error ≤ r⁴/4 ≤ 2^−46): three dependent steps, not seven.
+_FAST_LOG_SLOTS = 1024
+_FAST_INV_CENTRE = 1.0 / (1.0 + (np.arange(_FAST_LOG_SLOTS) + 0.5) / _FAST_LOG_SLOTS)
+_FAST_LOG_CENTRE = -pm.log(_FAST_INV_CENTRE)
+_THIRD = 1.0 / 3.0
 
 
 def tables_fingerprint() -> str:
@@ -124,10 +168,13 @@ def tables_fingerprint() -> str:
     digest = hashlib.sha256()
     parts = (
         _GRID_CDF, _GRID_GUIDE, np.array(_EXP_SMALL), _INV_CENTRE, _LOG_CENTRE,
-        np.array(_LOG1P_SMALL), _LOG_FACTORIAL, np.array(_STIRLING),
+        np.array(_LOG1P_SMALL), _LOG_FACTORIAL, np.array(_STIRLING), _LOG_FACTORIAL_TABLE,
+        _FAST_INV_CENTRE, _FAST_LOG_CENTRE,
         np.array([INVERSION_LIMIT, _GRID_STEPS_PER_UNIT, _CDF_LENGTH, _GUIDE_BUCKETS,
                   _LOG_SLOTS, _STIRLING_FROM, MAX_MEAN, _TO_UNIT, _LN2, _HALF_LOG_2PI,
-                  _BELOW_ONE, _SURELY_BELOW_EXP]),
+                  _BELOW_ONE, _SURELY_BELOW_EXP, _V_LOW_BITS, _V_R_SCALED_SLOPE,
+                  _V_R_SCALED_OFFSET, _SQUEEZE_SIZE, _SQUEEZE_MARGIN, _FAST_LOG_SLOTS,
+                  _THIRD]),
     )  # fmt: skip
     for part in parts:
         digest.update(np.ascontiguousarray(part).tobytes())
@@ -152,10 +199,10 @@ def poisson(mean: np.ndarray, generator: np.random.Generator, backend: str | Non
     out = np.empty_like(flat)
     rounds = _backend(backend)
     words = raw_words(generator, rounds is not _NumpyRounds)
-    n_rejection = int(np.count_nonzero(flat >= INVERSION_LIMIT))
-    pending = rounds.first(flat, words(flat.size + n_rejection), out)
+    pending, held = rounds.first(flat, words(flat.size), out)
     while pending.size:
-        pending = rounds.retry(flat, pending, words(2 * pending.size), out)
+        rejected = rounds.complete(flat, pending, held, words(pending.size), out)
+        pending, held = rounds.restart(flat, rejected, words(rejected.size), out)
     return out.reshape(mean.shape)
 
 
@@ -200,6 +247,16 @@ def _log(x: np.ndarray) -> np.ndarray:
     slot = np.clip(slot, 0, _LOG_SLOTS - 1)  # x = 0 gives m = 0
     r = m * _INV_CENTRE[slot] - 1.0
     out = e * _LN2 + (_LOG_CENTRE[slot] + r * _horner(r, _LOG1P_SMALL))
+    return np.where(x == 0.0, -np.inf, out)
+
+
+def _log_fast(x: np.ndarray) -> np.ndarray:
+    """log x within 1e−13 for x ≥ 0 normal or 0 (−inf), for the squeeze only."""
+    m, e = np.frexp(x)  # m in [½, 1): 2m in [1, 2) exactly
+    slot = (np.floor(m * (2.0 * _FAST_LOG_SLOTS)) - _FAST_LOG_SLOTS).astype(np.intp)
+    slot = np.clip(slot, 0, _FAST_LOG_SLOTS - 1)  # x = 0 gives m = 0
+    r = (m * 2.0) * _FAST_INV_CENTRE[slot] - 1.0
+    out = ((e - 1.0) * _LN2 + _FAST_LOG_CENTRE[slot]) + r * (1.0 - r * (0.5 - r * _THIRD))
     return np.where(x == 0.0, -np.inf, out)
 
 
@@ -270,47 +327,89 @@ def _invert_numpy(mean: np.ndarray, u: np.ndarray) -> np.ndarray:
     return counts
 
 
-def _ptrs_numpy(mean: np.ndarray, u: np.ndarray, v: np.ndarray):
-    """One PTRS attempt per value: (k, accepted)."""
+def _low_bits(words: np.ndarray) -> np.ndarray:
+    """The word's low bits that _unit drops, as a float: the top bits of PTRS's v."""
+    return (words & np.uint64(_V_LOW_MASK)).astype(np.float64)
+
+
+def _complete_v(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """v in [0, 1) on the 2^-53 grid: its top 11 bits are the first word's low bits (which
+    u does not use), its other 42 the second word's top bits; exact in float64."""
+    top = (first & np.uint64(_V_LOW_MASK)) << np.uint64(53 - _V_LOW_BITS)
+    return (top | (second >> np.uint64(64 - (53 - _V_LOW_BITS)))).astype(np.float64) * _TO_UNIT
+
+
+def _ptrs_sure_numpy(mean: np.ndarray, u: np.ndarray, v_top: np.ndarray):
+    """PTRS's k for u, and whether its fast acceptance (us ≥ 0.07, v ≤ v_r) holds whatever
+    v's lower 42 bits: v < (v_top + 1)/2^11 ≤ v_r, compared without v_r's division."""
     root = np.sqrt(mean)
     b = 0.931 + 2.53 * root
     a = -0.059 + 0.02483 * b
-    v_r = 0.9277 - 3.6224 / (b - 2.0)
     centred = u - 0.5
     us = 0.5 - np.abs(centred)
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
-    accepted = (us >= 0.07) & (v <= v_r)
-    undecided = ~accepted & (us > 0.0) & ~((us < 0.013) & (v > us)) & (k >= 0.0)
-    idx = np.flatnonzero(undecided)
-    if idx.size:
-        b_i, us_i = b[idx], us[idx]
-        inv_alpha = 1.1239 + 1.1328 / (b_i - 3.4)
-        q = (v[idx] * inv_alpha) / (a[idx] / (us_i * us_i) + b_i)
-        accepted[idx] = _exact_test(mean[idx], k[idx], q)
+    b2 = b - 2.0
+    sure = (us >= 0.07) & ((v_top + 1.0) * b2 <= _V_R_SCALED_SLOPE * b2 - _V_R_SCALED_OFFSET)
+    return k, sure
+
+
+def _ptrs_numpy(mean: np.ndarray, u: np.ndarray, v: np.ndarray):
+    """One full PTRS attempt per value: (k, accepted)."""
+    root = np.sqrt(mean)
+    b = 0.931 + 2.53 * root
+    a = -0.059 + 0.02483 * b
+    centred = u - 0.5
+    us = 0.5 - np.abs(centred)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
+    b2 = b - 2.0
+    fast = (us >= 0.07) & (v * b2 <= 0.9277 * b2 - 3.6224)
+    hopeless = (us == 0.0) | ((us < 0.013) & (v > us)) | (k < 0.0)
+    # q = v/(α(a/us² + b)), 1/α = 1.1239 + 1.1328/(b − 3.4), with one division.
+    b34, us2 = b - 3.4, us * us
+    numerator = (v * us2) * (1.1239 * b34 + 1.1328)
+    denominator = b34 * (a + b * us2)
+    tabled = (mean < _SQUEEZE_SIZE) & (k < _SQUEEZE_SIZE)
+    slot = np.clip(k, 0.0, _SQUEEZE_SIZE - 1.0).astype(np.intp)
+    log_p = (k * _log_fast(mean) - mean) - _LOG_FACTORIAL_TABLE[slot]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = numerator / denominator
+    gap = _log_fast(q) - log_p
+    yes = fast | (~hopeless & tabled & (gap <= -_SQUEEZE_MARGIN))
+    no = ~fast & (hopeless | (tabled & (gap > _SQUEEZE_MARGIN)))
+    accepted = yes
+    unsure = np.flatnonzero(~yes & ~no)
+    if unsure.size:
+        accepted[unsure] = _exact_test(mean[unsure], k[unsure], q[unsure])
     return k, accepted
 
 
 class _NumpyRounds:
     @staticmethod
     def first(mean, words, out):
+        """Round 0: one word per value; returns the values PTRS could not yet decide, with
+        their words."""
         if not ((mean >= 0) & (mean <= MAX_MEAN)).all():
             raise _invalid(mean)
-        u = _unit(words[: mean.size])
         small = mean < INVERSION_LIMIT
-        out[small] = _invert_numpy(mean[small], u[small])
-        idx = np.flatnonzero(~small)
-        return _NumpyRounds._attempt(mean, idx, u[idx], _unit(words[mean.size :]), out)
+        out[small] = _invert_numpy(mean[small], _unit(words[small]))
+        return _NumpyRounds.restart(mean, np.flatnonzero(~small), words[~small], out)
 
     @staticmethod
-    def retry(mean, pending, words, out):
-        return _NumpyRounds._attempt(mean, pending, _unit(words[0::2]), _unit(words[1::2]), out)
+    def restart(mean, idx, words, out):
+        """A new PTRS attempt for each value, from one word each (in index order)."""
+        k, sure = _ptrs_sure_numpy(mean[idx], _unit(words), _low_bits(words))
+        out[idx[sure]] = k[sure]
+        return idx[~sure], words[~sure]
 
     @staticmethod
-    def _attempt(mean, idx, u, v, out):
-        k, accepted = _ptrs_numpy(mean[idx], u, v)
-        out[idx[accepted]] = k[accepted]
-        return idx[~accepted]
+    def complete(mean, pending, held, words, out):
+        """Each undecided value completes its v with one word, in index order; returns the
+        rejected ones."""
+        k, accepted = _ptrs_numpy(mean[pending], _unit(held), _complete_v(held, words))
+        out[pending[accepted]] = k[accepted]
+        return pending[~accepted]
 
 
 # ------------------------------------------------------------------ numba backend
