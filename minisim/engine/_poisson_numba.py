@@ -337,7 +337,7 @@ def _settle(mean, pending, held, words, out, outcome):
 
 class Rounds:
     """The rounds of :func:`minisim.engine.poisson.poisson`; the values still pending
-    travel as (indices, their first words, their PTRS b) between kernels."""
+    travel as (indices, (their first words, their means)) between kernels."""
 
     @staticmethod
     def first(mean, words, out):
