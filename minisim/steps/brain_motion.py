@@ -548,7 +548,8 @@ def shift_and_crop(
             source, row, col = np.ascontiguousarray(frame), iy, ix
         else:
             source, row, col = _window(frame, iy, ix, height + 1, width + 1), 0, 0
-        compiled.bilinear(source, row, col, w(1 - fx), w(fx), w(1 - fy), w(fy), out)
+        weights = np.array([w(1 - fx), w(fx), w(1 - fy), w(fy)], frame.dtype)
+        compiled.bilinear(source, row, col, weights, out)
         return out
     padded = _window(frame, iy, ix, height + 1, width + 1)
     rows0, rows1 = padded[:-1], padded[1:]
