@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from minisim.engine import backend
 
-numba = pytest.importorskip("numba")
-
 
 @pytest.mark.parametrize("variable", [backend.ENV, backend.FORMER_ENV])
 def test_either_variable_turns_every_compiled_kernel_off(monkeypatch, variable):
+    pytest.importorskip("numba")
     monkeypatch.delenv(backend.ENV, raising=False)
     monkeypatch.delenv(backend.FORMER_ENV, raising=False)
     assert backend.kernels_name() == "numba"
@@ -20,6 +21,7 @@ def test_either_variable_turns_every_compiled_kernel_off(monkeypatch, variable):
 
 
 def test_the_new_name_wins_over_the_former_one(monkeypatch):
+    pytest.importorskip("numba")
     monkeypatch.setenv(backend.FORMER_ENV, "numpy")
     monkeypatch.setenv(backend.ENV, "numba")
     assert backend.compiled()
@@ -31,6 +33,10 @@ def test_an_unknown_choice_names_the_variable_the_value_and_the_choices(monkeypa
         backend.compiled()
     with pytest.raises(ValueError, match=r"backend='gpu' is not a kernel choice"):
         backend.compiled("gpu")
+    monkeypatch.delenv(backend.ENV)
+    monkeypatch.setenv(backend.FORMER_ENV, "fast")  # only the former name set: named as such
+    with pytest.raises(ValueError, match=r"MINISIM_POISSON_BACKEND='fast' is not a kernel"):
+        backend.compiled()
 
 
 def test_insisting_on_numba_without_it_says_how_to_install(monkeypatch):
@@ -56,6 +62,7 @@ def test_with_the_switch_off_a_whole_recording_never_imports_numba():
         "print('numba' in sys.modules)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != backend.FORMER_ENV}
+    repo = Path(__file__).resolve().parents[1]  # the code imports tests.conftest
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={**env, backend.ENV: "numpy"})  # fmt: skip
+                         check=True, env={**env, backend.ENV: "numpy"}, cwd=repo)  # fmt: skip
     assert out.stdout.strip() == "False"

@@ -220,6 +220,17 @@ def test_ptrs_attempts_decide_alike_in_both_backends_on_every_branch(mean):
         assert sum(calls) > 20
 
 
+@pytest.mark.skipif("numba" not in BACKENDS, reason="needs numba")
+@pytest.mark.parametrize("mean", [2.6e8, 1e12, 1e15])
+def test_huge_candidates_decide_alike_in_both_backends(mean):
+    # With u a grid step from 0 or 1, the candidate k exceeds int64 for λ ≳ 2.6e8: the
+    # compiled attempt must keep it a float, as the numpy twin does, not convert it.
+    u = np.array([2.0**-53, 1.0 - 2.0**-53, 2.0**-52, 1.0 - 2.0**-52] * 3)
+    v = np.repeat([0.0, 2.0**-53, 0.5], 4)
+    k, accepted = P._ptrs_numpy(np.full(u.size, mean), u, v)
+    assert _attempts_numba()(mean, u, v).tobytes() == np.where(accepted, k, -1.0).tobytes()
+
+
 def test_squeeze_decides_as_the_exact_law():
     # Wherever the squeeze decides, it decides as log q ≤ log p(k) with p from scipy (the
     # margin 2^-20 dwarfs the squeeze's rounding, below 1e-9): no squeeze error.

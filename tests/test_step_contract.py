@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+import numpy as np
 import pytest
 
 from minisim import CellActivity, Composite, PlaceNeurons, Spec, simulate
@@ -113,3 +114,36 @@ def test_without_the_check_graphs_hold_the_kernels_themselves():
     with read_only_inputs():
         checked = map_ranges("checked-check", _add_in_place, (3,), (), "f8")
     assert all(isinstance(f, ReadOnlyArguments) for f in layer_funcs(checked))
+
+
+def test_the_check_names_the_step_when_a_compiled_kernel_writes_into_its_input(monkeypatch):
+    numba = pytest.importorskip("numba")
+    from minisim import Leakage
+    from minisim.conformance import StepConformance
+    from minisim.steps import fields
+
+    @numba.njit
+    def add_into(frames, field):
+        for i in range(frames.shape[0]):
+            for j in range(frames.shape[1]):
+                for k in range(frames.shape[2]):
+                    frames[i, j, k] = frames[i, j, k] + field[j, k]
+
+    def add_compiled(start, stop, frames, field):
+        add_into(frames, field)
+        return frames
+
+    monkeypatch.setattr(fields, "add_frames", add_compiled)
+    check = type("TestCompiledInPlace", (StepConformance,), {"step": Leakage()})()
+    with pytest.raises(AssertionError, match="leakage: a kernel wrote into one of its inputs"):
+        check.test_kernels_leave_their_inputs_alone()
+
+
+def test_arrays_inside_tuples_lists_and_dicts_arrive_read_only():
+    from minisim.engine.read_only import ReadOnlyArguments
+
+    seen = []
+    block = np.zeros(3)
+    ReadOnlyArguments(lambda *args: seen.extend(args))(block, (block,), [block], {"a": block})
+    flat = [seen[0], seen[1][0], seen[2][0], seen[3]["a"]]
+    assert not any(a.flags.writeable for a in flat) and block.flags.writeable

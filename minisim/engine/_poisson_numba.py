@@ -165,13 +165,13 @@ def _invert(mean, u, grid_cdf, grid_guide):
 
 @_jit
 def _ptrs(mean, u, v):
-    """One full attempt: (k, q) with k = −1 when rejected, −2 when the squeeze leaves the
+    """One full attempt: (outcome, k, q), outcome k, −1 when rejected, −2 when the squeeze leaves the
     decision to the exact test (about one attempt in a million; the caller runs it)."""
     b = 0.931 + 2.53 * math.sqrt(mean)
     a = -0.059 + 0.02483 * b
     centred = u - 0.5
     us = 0.5 - abs(centred)
-    k = math.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
+    k = np.floor(((2.0 * a) / us + b) * centred + mean + 0.43)  # a float, as in numpy
     return _ptrs_decide(mean, b, us, k, v)
 
 
@@ -228,7 +228,7 @@ def _ptrs_sure(mean, u, v_top):
     a = -0.059 + 0.02483 * b
     centred = u - 0.5
     us = 0.5 - abs(centred)
-    k = math.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
+    k = np.floor(((2.0 * a) / us + b) * centred + mean + 0.43)  # a float, as in numpy
     b2 = b - 2.0
     sure = (us >= 0.07) & ((v_top + 1.0) * b2 <= V_R_SCALED_SLOPE * b2 - V_R_SCALED_OFFSET)
     return k, sure
@@ -312,7 +312,7 @@ def _decide_pending(mean, held, words, outcome):
         a = -0.059 + 0.02483 * b
         centred = _unit(w) - 0.5
         us = 0.5 - abs(centred)
-        k = math.floor(((2.0 * a) / us + b) * centred + m + 0.43)
+        k = np.floor(((2.0 * a) / us + b) * centred + m + 0.43)  # a float, as in numpy
         outcome[j] = _ptrs_outcome(m, b, us, k, _complete_v(w, words[j]))
 
 

@@ -5,7 +5,8 @@ pass, the optics' product, the motion shift, the sensor's pass) has a numpy twin
 gives identical bytes, so the switch changes speed only. ``MINISIM_KERNELS=numpy`` runs
 the twins (to compare, or where numba cannot run), ``numba`` insists on the compiled
 kernels, and unset (``auto``) uses numba when it imports. ``MINISIM_POISSON_BACKEND``, the
-switch's first name, is still read when ``MINISIM_KERNELS`` is unset.
+switch's first name, is still read when ``MINISIM_KERNELS`` is unset. The variables are
+read where the kernels run: set them for a cluster's workers, not only in the client.
 """
 
 from __future__ import annotations
@@ -22,9 +23,14 @@ _numba_imports: bool | None = None  # None: not tried yet in this process
 
 def requested(name: str | None = None) -> str:
     """The choice in force: ``name`` when given, else the environment, else "auto"."""
-    choice = name or os.environ.get(ENV) or os.environ.get(FORMER_ENV) or "auto"
+    sources = [
+        ("backend", name),
+        (ENV, os.environ.get(ENV)),
+        (FORMER_ENV, os.environ.get(FORMER_ENV)),
+    ]
+    source, choice = next(((s, c) for s, c in sources if c), ("default", "auto"))
     if choice not in CHOICES:
-        where = f"backend={name!r}" if name else f"{ENV}={choice!r}"
+        where = f"{source}={choice!r}"
         raise ValueError(
             f"{where} is not a kernel choice: use one of {', '.join(CHOICES)} "
             "(or leave it unset to use numba when installed)"

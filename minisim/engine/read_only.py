@@ -5,8 +5,10 @@ outputs are shared per process, constants are stored once per graph), so a kerne
 writes into an input changes what the others read, and the bytes would then depend on
 the order the scheduler happened to run tasks in. Shared scan outputs already arrive
 read-only, but only when a chunk lies inside one scan block; inside
-:func:`read_only_inputs`, every array a kernel receives is a read-only view, so such a
-write raises at once, whatever the chunking. Off by default (the graph then holds the
+:func:`read_only_inputs`, every array a kernel receives (as an argument, or in a tuple,
+list or dict argument) is a read-only view, so such a write raises at once, whatever the
+chunking. Kernels of pixel and frame maps, statistics, scans, recipes and cell calls are
+covered. Off by default (the graph then holds the
 kernels themselves); the conformance checks turn it on.
 """
 
@@ -32,7 +34,8 @@ def read_only_inputs():
 
 
 class ReadOnlyArguments:
-    """A kernel called with read-only views of its array arguments (top level only)."""
+    """A kernel called with read-only views of its array arguments, also inside plain
+    tuples, lists and dicts (not inside other objects, such as footprints)."""
 
     def __init__(self, func: Callable):
         self.func = func
@@ -46,9 +49,15 @@ class ReadOnlyArguments:
 
 
 def _read_only(value):
-    if isinstance(value, np.ndarray) and value.flags.writeable:
-        value = value.view()  # the caller's array stays as it was
-        value.flags.writeable = False
+    if isinstance(value, np.ndarray):
+        if value.flags.writeable:
+            value = value.view()  # the caller's array stays as it was
+            value.flags.writeable = False
+        return value
+    if type(value) in (tuple, list):  # a scan's state, a list of blocks
+        return type(value)(_read_only(v) for v in value)
+    if type(value) is dict:
+        return {k: _read_only(v) for k, v in value.items()}
     return value
 
 

@@ -13,6 +13,7 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 
 from .graph import as_delayed, map_ranges
+from .read_only import guarded
 
 
 def _frozen(mapping=None) -> MappingProxyType:
@@ -187,6 +188,7 @@ class Scene:
         concrete, else one lazy task named after ``parts`` (when an argument depends on
         frames, e.g. a focal plane chosen from the traces). Dask arrays among ``args``
         are passed as single values."""
+        func = guarded(func)  # itself unless built for the read-only check
         lazy = [as_delayed(a) if isinstance(a, da.Array) else a for a in args]
         if not any(isinstance(a, Delayed) for a in lazy):
             return func(*args)
