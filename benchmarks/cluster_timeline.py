@@ -8,10 +8,11 @@ Usage::
 For each worker count, a fresh process starts a ``LocalCluster`` of one-thread workers,
 then times ``simulate(spec)`` plus ``rec.to_zarr(store)`` under distributed's task stream
 and prints, per worker, the seconds its tasks computed, the seconds spent receiving
-data, the idle gaps longer than 0.1 s, and when the first task started after
-``simulate()`` was called (graph building and shipping, and with workers that import
-minisim only when their first task arrives, that import: ``--preload`` moves it to the
-workers' start, as ``dask worker --preload minisim`` does). ``bench_zarr.py`` measures the
+data or spilling to disk, the idle gaps longer than 0.1 s, and when the first task
+started after ``simulate()`` was called (graph building and shipping, and with workers that import
+minisim only when their first task arrives, that import). Workers import minisim when
+they start, as with ``dask worker --preload minisim`` and as in ``bench_zarr.py``;
+``--no-preload`` leaves it to their first task. ``bench_zarr.py`` measures the
 same write with memory watching and alternating rounds; this script says where the
 seconds of one run went.
 """
@@ -48,8 +49,9 @@ def run_worker(n_workers: int, n_px: int, duration_s: float, preload: bool) -> d
     spans = [(d["worker"], s) for d in stream.data for s in d["startstops"]]
     first = min(s["start"] for _, s in spans)
     for worker, s in spans:
-        w = workers.setdefault(worker, {"compute_s": 0.0, "transfer_s": 0.0, "spans": []})
-        w["compute_s" if s["action"] == "compute" else "transfer_s"] += s["stop"] - s["start"]
+        w = workers.setdefault(worker, {"compute_s": 0.0, "other_s": 0.0, "spans": []})
+        # Besides "compute": "transfer" between workers, "disk-read"/"disk-write" spilling.
+        w["compute_s" if s["action"] == "compute" else "other_s"] += s["stop"] - s["start"]
         w["spans"].append((s["start"] - first, s["stop"] - first))
     for w in workers.values():
         gaps, reached = [], 0.0
@@ -67,8 +69,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--n", type=int, default=512, help="frame side, px")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds")
-    parser.add_argument("--preload", action="store_true",
-                        help="workers import minisim when they start, not at their first task")  # fmt: skip
+    parser.add_argument("--no-preload", dest="preload", action="store_false",
+                        help="workers import minisim at their first task, not at start")  # fmt: skip
     parser.add_argument("--worker-mode", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker_mode:
@@ -77,15 +79,15 @@ def main() -> None:
     walls = {}
     for n in args.workers:
         cmd = [sys.executable, __file__, "--worker-mode", str(n), "--n", str(args.n),
-               "--duration", repr(args.duration)] + ["--preload"] * args.preload  # fmt: skip
+               "--duration", repr(args.duration)] + ["--no-preload"] * (not args.preload)  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         walls[n] = r["wall_s"]
         print(f"{n} worker(s): wall {r['wall_s']:.2f} s, first task "
               f"{r['first_task_after_call_s']:.2f} s after simulate() was called")  # fmt: skip
         for i, w in enumerate(r["per_worker"]):
-            print(f"  worker {i}: computing {w['compute_s']:.2f} s, receiving "
-                  f"{w['transfer_s']:.2f} s, last task ends {w['last_stop_s']:.2f} s, "
+            print(f"  worker {i}: computing {w['compute_s']:.2f} s, transfers and spilling "
+                  f"{w['other_s']:.2f} s, last task ends {w['last_stop_s']:.2f} s, "
                   f"idle gaps (start, seconds) {w['idle_gaps'][:6]}")  # fmt: skip
     if 1 in walls and len(walls) > 1:
         for n, wall in walls.items():

@@ -51,7 +51,7 @@ values in C order only, not on the array's shape, and any frame keyed by its own
 gives the same counts in any chunk.
 
 Two backends run the same operations: a compiled kernel when numba is installed
-(``pip install "minisim[fast]"``; 10–15 ns per value below λ = 128, 8–9 ns from 128 to
+(``pip install "minisim[fast]"``; 10–15 ns per value below λ = 128, 7–9 ns from 128 to
 10⁴, see docs/performance.md) and vectorised numpy otherwise (several times slower). They
 give identical bytes; the tests check it, branch by branch, and with the kernel compiled
 for a baseline x86-64 CPU. The compiled kernel's ``log`` reads frexp's exponent and
@@ -137,7 +137,7 @@ _LOG_FACTORIAL = np.array([pm.log(float(math.factorial(k))) for k in range(_STIR
 # B₂ₙ / (2n(2n−1)); at x ≥ 30 the first omitted term is below 1e−19.
 _STIRLING = [1.0 / 12.0, -1.0 / 360.0, 1.0 / 1260.0, -1.0 / 1680.0, 1.0 / 1188.0]
 #: PTRS's squeeze in log: for λ and k below this size, log p(k) ≈ k·log λ − λ − log k!
-#: with log k! from a table, within _SQUEEZE_MARGIN (rounding errors stay below 1e−9, see
+#: with log k! from a table, within _SQUEEZE_MARGIN (rounding errors stay below 1e−8, see
 #: _squeeze_table); only the attempts closer than that to the boundary take the exact test.
 _SQUEEZE_SIZE = 2**14
 _SQUEEZE_MARGIN = 2.0**-20
@@ -145,7 +145,7 @@ _SQUEEZE_MARGIN = 2.0**-20
 
 def _squeeze_table() -> np.ndarray:
     """log k! for k < _SQUEEZE_SIZE: exact below _STIRLING_FROM, else Stirling's series
-    (truncation < 1e−19) with portable logs (a few ulp): errors ≪ 1e−9 (checked in tests)."""
+    (truncation < 1e−19) with portable logs (a few ulp): errors < 1e−10 (checked in tests)."""
     x = np.arange(_STIRLING_FROM, _SQUEEZE_SIZE) + 1.0
     inv = 1.0 / x
     series = pm._horner(inv * inv, _STIRLING) * inv
