@@ -339,16 +339,21 @@ def _complete_v(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return (top | (second >> np.uint64(64 - (53 - _V_LOW_BITS)))).astype(np.float64) * _TO_UNIT
 
 
-def _ptrs_sure_numpy(mean: np.ndarray, u: np.ndarray, v_top: np.ndarray):
-    """PTRS's k for u, and whether its fast acceptance (us ≥ 0.07, v ≤ v_r) holds whatever
-    v's lower 42 bits: v < (v_top + 1)/2^11 ≤ v_r, compared without v_r's division."""
-    root = np.sqrt(mean)
-    b = 0.931 + 2.53 * root
+def _ptrs_candidate(mean: np.ndarray, u: np.ndarray):
+    """PTRS's hat parameter b, us = ½ − |u − ½| and the candidate k for u."""
+    b = 0.931 + 2.53 * np.sqrt(mean)
     a = -0.059 + 0.02483 * b
     centred = u - 0.5
     us = 0.5 - np.abs(centred)
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
+    return b, us, k
+
+
+def _ptrs_sure_numpy(mean: np.ndarray, u: np.ndarray, v_top: np.ndarray):
+    """PTRS's k for u, and whether its fast acceptance (us ≥ 0.07, v ≤ v_r) holds whatever
+    v's lower 42 bits: v < (v_top + 1)/2^11 ≤ v_r, compared without v_r's division."""
+    b, us, k = _ptrs_candidate(mean, u)
     b2 = b - 2.0
     sure = (us >= 0.07) & ((v_top + 1.0) * b2 <= _V_R_SCALED_SLOPE * b2 - _V_R_SCALED_OFFSET)
     return k, sure
@@ -356,13 +361,8 @@ def _ptrs_sure_numpy(mean: np.ndarray, u: np.ndarray, v_top: np.ndarray):
 
 def _ptrs_numpy(mean: np.ndarray, u: np.ndarray, v: np.ndarray):
     """One full PTRS attempt per value: (k, accepted)."""
-    root = np.sqrt(mean)
-    b = 0.931 + 2.53 * root
-    a = -0.059 + 0.02483 * b
-    centred = u - 0.5
-    us = 0.5 - np.abs(centred)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        k = np.floor(((2.0 * a) / us + b) * centred + mean + 0.43)
+    b, us, k = _ptrs_candidate(mean, u)
+    a = -0.059 + 0.02483 * b  # as the candidate's (the same operations)
     b2 = b - 2.0
     fast = (us >= 0.07) & (v * b2 <= 0.9277 * b2 - 3.6224)
     hopeless = (us == 0.0) | ((us < 0.013) & (v > us)) | (k < 0.0)
