@@ -8,8 +8,8 @@ read-only, but only when a chunk lies inside one scan block; inside
 :func:`read_only_inputs`, every array a kernel receives (as an argument, or in a tuple,
 list or dict argument) is a read-only view, so such a write raises at once, whatever the
 chunking. Kernels of pixel and frame maps, statistics, scans, recipes and cell calls are
-covered. Off by default (the graph then holds the
-kernels themselves); the conformance checks turn it on.
+covered. Off by default (the graph then holds the kernels themselves); the conformance
+checks turn it on.
 """
 
 from __future__ import annotations
