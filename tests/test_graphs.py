@@ -24,6 +24,7 @@ EXPECTED = (
     "dropped_frames.png",
     "breathing_vessels.png",
     "nonrigid_motion.png",
+    "shot_noise.png",
     *(f"task_graph_rung{rung}.png" for rung in (1, 2, 3, 4, 5)),
 )
 
